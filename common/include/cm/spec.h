@@ -1,0 +1,96 @@
+/*
+ * cm/spec.h - the cluster spec (DESIGN §4, seed 000's cluster resource) as a C struct,
+ * with its defaults, converted to and from JSON (cm_spec.c) and Avro (cm_spec_avro.c).
+ *
+ * A spec holds no secret: the SSH key and kubeconfig travel sealed, beside it.
+ * A cm_spec_t owns all its strings; free with cm_spec_destroy(). Functions on different specs
+ * are thread-safe; a spec itself is not locked.
+ */
+#ifndef CM_SPEC_H
+#define CM_SPEC_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#define CM_SPEC_DEFAULT_SSH_PORT           22
+#define CM_SPEC_DEFAULT_K8S_VERSION        "v1.28.15"
+#define CM_SPEC_DEFAULT_CLUSTER_CIDR       "10.42.0.0/16"
+#define CM_SPEC_DEFAULT_SERVICE_CIDR       "10.43.0.0/16"
+#define CM_SPEC_DEFAULT_DNS_SERVICE_IP     "10.43.0.10"
+#define CM_SPEC_DEFAULT_NETWORK_PLUGIN     "flannel"
+
+typedef struct cm_node_s {
+        char *name;
+        char *address;
+        char **roles; /* controlplane | worker | etcd | edge (checked by validation) */
+        size_t role_count;
+} cm_node_t;
+
+typedef struct cm_spec_s {
+        char *name;
+        char *ssh_user;
+        int ssh_port;
+        char *manager_address;
+        char *cluster_domain;
+        char *kubernetes_version;
+        char *cluster_cidr;
+        char *service_cidr;
+        char *cluster_dns_service_ip;
+        char **cluster_upstream_dns;
+        size_t cluster_upstream_dns_count;
+        char *network_plugin; /* JSON: network.plugin */
+        cm_node_t *nodes;
+        size_t node_count;
+} cm_spec_t;
+
+/* A problem with one field, e.g. {"nodes[2].roles", "must be an array of strings"}. */
+typedef struct cm_field_error_s {
+        char *field;
+        char *message;
+} cm_field_error_t;
+
+/* A growable list of field errors; errors are collected, never first-only. */
+typedef struct cm_field_errors_s {
+        cm_field_error_t *items;
+        size_t count;
+        size_t cap;
+} cm_field_errors_t;
+
+/* Appends a copy of field and the formatted message. Returns 0, or -1 on allocation failure. */
+int cm_field_errors_add(cm_field_errors_t *errs, const char *field, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+/* Frees the items (not errs itself); errs is empty afterwards. */
+void cm_field_errors_clear(cm_field_errors_t *errs);
+
+/* Zeroes spec and sets every default of DESIGN §4 (strings allocated). */
+int cm_spec_init_defaults(cm_spec_t *spec);
+
+/* Frees every string and array of spec and zeroes it. Safe on a zeroed spec. */
+void cm_spec_destroy(cm_spec_t *spec);
+
+/* Deep copy of src into *dst (owned by the caller). Returns 0 or -1 (ENOMEM). */
+int cm_spec_copy(cm_spec_t *dst, const cm_spec_t *src);
+
+/*
+ * Reads the camelCase JSON of seed 000's cluster resource into *spec, which starts from the
+ * defaults: name, sshUser, sshPort, singleCloudAddress|managerAddress, clusterDomain,
+ * kubernetesVersion, clusterCidr, serviceCidr, clusterDNSServiceIP, clusterUpstreamDNS,
+ * network {plugin}, nodes [{name, address, roles}]. "sshKey" is skipped here (the caller seals
+ * it). Wrong JSON types and unknown fields are appended to errs (field named, value quoted);
+ * returns 0 when errs gained nothing, -1 otherwise. The caller owns *spec either way.
+ */
+int cm_spec_from_json(cm_spec_t *spec, const json_t *obj, cm_field_errors_t *errs);
+
+/* Nodes only (update requests): reads a JSON array of nodes into *nodes / *count. */
+int cm_nodes_from_json(cm_node_t **nodes, size_t *count, const json_t *arr,
+                       cm_field_errors_t *errs);
+
+/* Returns a new JSON object (caller owns the reference) of spec, in camelCase, no secrets. */
+json_t *cm_spec_to_json(const cm_spec_t *spec);
+json_t *cm_nodes_to_json(const cm_node_t *nodes, size_t count);
+
+/* Frees an array of nodes made by cm_nodes_from_json or cm_nodes_copy. */
+void cm_nodes_free(cm_node_t *nodes, size_t count);
+int cm_nodes_copy(cm_node_t **dst, const cm_node_t *src, size_t count);
+
+#endif
