@@ -89,6 +89,9 @@ typedef struct cm_config_s {
 cm_config_err_t cm_config_load(cm_config_t *conf, const char *path, char *errstr,
                                size_t errstr_size);
 
+/* A static description of err ("configuration value out of range"). Thread-safe. */
+const char *cm_config_err2str(cm_config_err_t err);
+
 /* Frees the strings of conf (not conf itself). Safe on a zeroed or destroyed conf. */
 void cm_config_destroy(cm_config_t *conf);
 
