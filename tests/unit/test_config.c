@@ -1,8 +1,9 @@
 /*
- * test_config.c - cm_config_load(): defaults, file, environment, every error kind, and the
- * committed config/cm.conf.example against cm_config_example().
+ * test_config.c - cm_config_load(): defaults, file, environment, every error kind, and
+ * the committed config/cm.conf.example against cm_config_example().
  *
- * CM_CONFIG_WRITE_EXAMPLE=1 test_config rewrites config/cm.conf.example from the key table.
+ * CM_CONFIG_WRITE_EXAMPLE=1 test_config rewrites config/cm.conf.example from the key
+ * table.
  */
 #include <check.h>
 #include <stdarg.h>
@@ -63,7 +64,8 @@ static void assert_defaults(const cm_config_t *c)
         ck_assert_str_eq(c->kafka.worker_group, "cm-worker");
         ck_assert_int_eq(c->kafka.session_timeout_ms, 10000);
         ck_assert_int_eq(c->kafka.message_timeout_ms, 30000);
-        ck_assert_str_eq(c->postgres.conninfo, "host=127.0.0.1 port=5432 dbname=cm user=cm");
+        ck_assert_str_eq(c->postgres.conninfo,
+                         "host=127.0.0.1 port=5432 dbname=cm user=cm");
         ck_assert_int_eq(c->postgres.connect_timeout_s, 5);
         ck_assert_int_eq(c->postgres.reconnect_min_ms, 100);
         ck_assert_int_eq(c->postgres.reconnect_max_ms, 5000);
@@ -100,32 +102,33 @@ START_TEST(test_defaults_without_file)
 END_TEST
 
 static const char full_conf[] =
-        "log: { level = \"debug\"; component = \"w1\"; };\n"
-        "kafka: {\n"
-        "  bootstrap_servers = \"k1:9092,k2:9092\"; client_id = \"cid\";\n"
-        "  assignment_strategy = \"cooperative-sticky\";\n"
-        "  commands_topic = \"c\"; events_topic = \"e\"; progress_topic = \"p\";\n"
-        "  dlq_topic = \"d\"; worker_group = \"g\";\n"
-        "  session_timeout_ms = 45000; message_timeout_ms = 0x2710;\n"
-        "};\n"
-        "postgres = { conninfo = \"host=db password=x\"; connect_timeout_s = 7;\n"
-        "  reconnect_min_ms = 200; reconnect_max_ms = 9000; };\n"
-        "# comment\n"
-        "api: { listen = \"0.0.0.0:80\"; threads = 16; max_body_bytes = 2048;\n"
-        "  wait_max_s = 0; };\n"
-        "health: { listen = \"[::1]:9100\"; broker_timeout_ms = 500; };\n"
-        "seal: { public_key_file = \"/k/p\"; secret_key_file = \"/k/s\"; };\n"
-        "job: { max_attempts = 5; lease_s = 60; heartbeat_s = 10; };\n"
-        "probe: { interval_s = 30; timeout_s = 3; };\n"
-        "connect: { deadline_s = 120; };\n"
-        "zke: { parallelism = 1000; command_timeout_s = 900; connect_timeout_s = 20; };\n";
+    "log: { level = \"debug\"; component = \"w1\"; };\n"
+    "kafka: {\n"
+    "  bootstrap_servers = \"k1:9092,k2:9092\"; client_id = \"cid\";\n"
+    "  assignment_strategy = \"cooperative-sticky\";\n"
+    "  commands_topic = \"c\"; events_topic = \"e\"; progress_topic = \"p\";\n"
+    "  dlq_topic = \"d\"; worker_group = \"g\";\n"
+    "  session_timeout_ms = 45000; message_timeout_ms = 0x2710;\n"
+    "};\n"
+    "postgres = { conninfo = \"host=db password=x\"; connect_timeout_s = 7;\n"
+    "  reconnect_min_ms = 200; reconnect_max_ms = 9000; };\n"
+    "# comment\n"
+    "api: { listen = \"0.0.0.0:80\"; threads = 16; max_body_bytes = 2048;\n"
+    "  wait_max_s = 0; };\n"
+    "health: { listen = \"[::1]:9100\"; broker_timeout_ms = 500; };\n"
+    "seal: { public_key_file = \"/k/p\"; secret_key_file = \"/k/s\"; };\n"
+    "job: { max_attempts = 5; lease_s = 60; heartbeat_s = 10; };\n"
+    "probe: { interval_s = 30; timeout_s = 3; };\n"
+    "connect: { deadline_s = 120; };\n"
+    "zke: { parallelism = 1000; command_timeout_s = 900; connect_timeout_s = 20; };\n";
 
 START_TEST(test_full_file)
 {
         cm_config_t c;
         char err[512], *path = write_tmp(full_conf);
 
-        ck_assert_msg(cm_config_load(&c, path, err, sizeof(err)) == CM_CONFIG_OK, "%s", err);
+        ck_assert_msg(cm_config_load(&c, path, err, sizeof(err)) == CM_CONFIG_OK, "%s",
+                      err);
         ck_assert_str_eq(c.path, path);
         ck_assert_str_eq(c.log.level, "debug");
         ck_assert_str_eq(c.log.component, "w1");
@@ -170,7 +173,8 @@ START_TEST(test_partial_file_keeps_other_defaults)
         cm_config_t c;
         char err[512], *path = write_tmp("api: { threads = 8; };\nkafka: { };\n");
 
-        ck_assert_msg(cm_config_load(&c, path, err, sizeof(err)) == CM_CONFIG_OK, "%s", err);
+        ck_assert_msg(cm_config_load(&c, path, err, sizeof(err)) == CM_CONFIG_OK, "%s",
+                      err);
         ck_assert_int_eq(c.api.threads, 8);
         ck_assert_str_eq(c.api.listen, "127.0.0.1:8080");
         ck_assert_str_eq(c.kafka.bootstrap_servers, "127.0.0.1:9092");
@@ -188,7 +192,8 @@ START_TEST(test_env_overrides_file)
         setenv("CM_KAFKA_BOOTSTRAP_SERVERS", "env:9092", 1);
         setenv("CM_API_THREADS", "12", 1);
         setenv("CM_LOG_LEVEL", "warn", 1);
-        ck_assert_msg(cm_config_load(&c, path, err, sizeof(err)) == CM_CONFIG_OK, "%s", err);
+        ck_assert_msg(cm_config_load(&c, path, err, sizeof(err)) == CM_CONFIG_OK, "%s",
+                      err);
         ck_assert_str_eq(c.kafka.bootstrap_servers, "env:9092");
         ck_assert_int_eq(c.api.threads, 12);
         ck_assert_str_eq(c.log.level, "warn");
@@ -199,7 +204,8 @@ START_TEST(test_env_overrides_file)
         setenv("CM_API_THREADS", "-0", 1);
         ck_assert_int_eq(cm_config_load(&c, NULL, err, sizeof(err)), CM_CONFIG_ERR_RANGE);
         setenv("CM_API_THREADS", "256", 1);
-        ck_assert_msg(cm_config_load(&c, NULL, err, sizeof(err)) == CM_CONFIG_OK, "%s", err);
+        ck_assert_msg(cm_config_load(&c, NULL, err, sizeof(err)) == CM_CONFIG_OK, "%s",
+                      err);
         ck_assert_int_eq(c.api.threads, 256);
         ck_assert_str_eq(c.log.component, "");
         cm_config_destroy(&c);
@@ -211,7 +217,8 @@ START_TEST(test_env_overrides_file)
 }
 END_TEST
 
-/* Loads text, expects err, and checks the message holds each of the NULL-ended needles. */
+/* Loads text, expects err, and checks the message holds each of the NULL-ended needles.
+ */
 static void expect_error(const char *text, cm_config_err_t want, int line, ...)
 {
         cm_config_t c;
@@ -221,11 +228,12 @@ static void expect_error(const char *text, cm_config_err_t want, int line, ...)
 
         ck_assert_int_eq(cm_config_load(&c, path, err, sizeof(err)), want);
         snprintf(where, sizeof(where), "%s:%d: ", path, line);
-        ck_assert_msg(strncmp(err, where, strlen(where)) == 0, "'%s' does not start with '%s'",
-                      err, where);
+        ck_assert_msg(strncmp(err, where, strlen(where)) == 0,
+                      "'%s' does not start with '%s'", err, where);
         va_start(ap, line);
         while ((needle = va_arg(ap, const char *)) != NULL)
-                ck_assert_msg(strstr(err, needle) != NULL, "'%s' lacks '%s'", err, needle);
+                ck_assert_msg(strstr(err, needle) != NULL, "'%s' lacks '%s'", err,
+                              needle);
         va_end(ap);
         /* released on error: a destroy must be harmless */
         ck_assert_ptr_null(c.kafka.bootstrap_servers);
@@ -235,21 +243,23 @@ static void expect_error(const char *text, cm_config_err_t want, int line, ...)
 
 START_TEST(test_err_syntax)
 {
-        expect_error("api: {\n  threads = 4;\n  listen = ;\n};\n", CM_CONFIG_ERR_SYNTAX, 3,
-                     "syntax error", NULL);
+        expect_error("api: {\n  threads = 4;\n  listen = ;\n};\n", CM_CONFIG_ERR_SYNTAX,
+                     3, "syntax error", NULL);
         /* libconfig's own message is kept */
-        expect_error("kafka: { dlq_topic = \"a\"; dlq_topic = \"b\"; };\n", CM_CONFIG_ERR_SYNTAX,
-                     1, "syntax error: duplicate setting name", NULL);
+        expect_error("kafka: { dlq_topic = \"a\"; dlq_topic = \"b\"; };\n",
+                     CM_CONFIG_ERR_SYNTAX, 1, "syntax error: duplicate setting name",
+                     NULL);
 }
 END_TEST
 
 START_TEST(test_err_unknown_key)
 {
-        expect_error("log: { level = \"info\"; };\n\nkafka: {\n  bootstrap_server = \"x\";\n};\n",
-                     CM_CONFIG_ERR_UNKNOWN_KEY, 4,
-                     "unknown key 'kafka.bootstrap_server' (did you mean "
-                     "'kafka.bootstrap_servers'?)",
-                     NULL);
+        expect_error(
+            "log: { level = \"info\"; };\n\nkafka: {\n  bootstrap_server = \"x\";\n};\n",
+            CM_CONFIG_ERR_UNKNOWN_KEY, 4,
+            "unknown key 'kafka.bootstrap_server' (did you mean "
+            "'kafka.bootstrap_servers'?)",
+            NULL);
         /* nothing close: no suggestion */
         expect_error("api: { zzzzzzzzzzzz = 1; };\n", CM_CONFIG_ERR_UNKNOWN_KEY, 1,
                      "unknown key 'api.zzzzzzzzzzzz'", NULL);
@@ -261,7 +271,8 @@ END_TEST
 
 START_TEST(test_err_unknown_section)
 {
-        expect_error("\nkafak: { bootstrap_servers = \"x\"; };\n", CM_CONFIG_ERR_UNKNOWN_KEY, 2,
+        expect_error("\nkafak: { bootstrap_servers = \"x\"; };\n",
+                     CM_CONFIG_ERR_UNKNOWN_KEY, 2,
                      "unknown section 'kafak' (did you mean 'kafka'?)", NULL);
         /* a key at top level, outside its section */
         expect_error("threads = 4;\n", CM_CONFIG_ERR_UNKNOWN_KEY, 1,
@@ -278,7 +289,8 @@ START_TEST(test_err_type)
                      "api.threads: expected an integer, got a string", NULL);
         expect_error("api: { threads = 4.0; };\n", CM_CONFIG_ERR_TYPE, 1,
                      "api.threads: expected an integer, got a float", NULL);
-        expect_error("kafka: { bootstrap_servers = [\"a\", \"b\"]; };\n", CM_CONFIG_ERR_TYPE, 1,
+        expect_error("kafka: { bootstrap_servers = [\"a\", \"b\"]; };\n",
+                     CM_CONFIG_ERR_TYPE, 1,
                      "kafka.bootstrap_servers: expected a string, got an array", NULL);
         expect_error("log: { level = true; };\n", CM_CONFIG_ERR_TYPE, 1,
                      "log.level: expected a string, got a boolean", NULL);
@@ -289,12 +301,14 @@ END_TEST
 
 START_TEST(test_err_range)
 {
-        expect_error("api: {\n  listen = \"x:1\";\n  threads = 0;\n};\n", CM_CONFIG_ERR_RANGE, 3,
-                     "api.threads: 0 is out of range 1..256", NULL);
+        expect_error("api: {\n  listen = \"x:1\";\n  threads = 0;\n};\n",
+                     CM_CONFIG_ERR_RANGE, 3, "api.threads: 0 is out of range 1..256",
+                     NULL);
         expect_error("zke: { parallelism = 1001; };\n", CM_CONFIG_ERR_RANGE, 1,
                      "zke.parallelism: 1001 is out of range 1..1000", NULL);
         /* libconfig 1.5 reads this as 1 (atoi); it must not be taken as 1 */
-        expect_error("log: {};\nzke: { parallelism = 4294967297; };\n", CM_CONFIG_ERR_RANGE, 2,
+        expect_error("log: {};\nzke: { parallelism = 4294967297; };\n",
+                     CM_CONFIG_ERR_RANGE, 2,
                      "zke.parallelism: 4294967297 is out of range 1..1000", NULL);
         expect_error("zke: { parallelism = 0x100000001; };\n", CM_CONFIG_ERR_RANGE, 1,
                      "zke.parallelism: 4294967297 is out of range 1..1000", NULL);
@@ -312,11 +326,13 @@ END_TEST
 START_TEST(test_err_not_in_set)
 {
         expect_error("log: { level = \"verbose\"; };\n", CM_CONFIG_ERR_RANGE, 1,
-                     "log.level: \"verbose\" is not one of debug, info, warn, error", NULL);
-        expect_error("\nkafka: { assignment_strategy = \"sticky\"; };\n", CM_CONFIG_ERR_RANGE, 2,
-                     "kafka.assignment_strategy: \"sticky\" is not one of roundrobin, range, "
-                     "cooperative-sticky",
+                     "log.level: \"verbose\" is not one of debug, info, warn, error",
                      NULL);
+        expect_error(
+            "\nkafka: { assignment_strategy = \"sticky\"; };\n", CM_CONFIG_ERR_RANGE, 2,
+            "kafka.assignment_strategy: \"sticky\" is not one of roundrobin, range, "
+            "cooperative-sticky",
+            NULL);
 }
 END_TEST
 
@@ -345,15 +361,18 @@ START_TEST(test_err_env)
                          "CM_API_THREADS: expected an integer, got \"\"");
         expect_env_error("CM_API_THREADS", "0", CM_CONFIG_ERR_RANGE,
                          "CM_API_THREADS: 0 is out of range 1..256");
-        expect_env_error("CM_ZKE_PARALLELISM", "99999999999999999999", CM_CONFIG_ERR_RANGE,
-                         "CM_ZKE_PARALLELISM: 99999999999999999999 is out of range 1..1000");
-        expect_env_error("CM_LOG_LEVEL", "trace", CM_CONFIG_ERR_RANGE,
-                         "CM_LOG_LEVEL: \"trace\" is not one of debug, info, warn, error");
+        expect_env_error(
+            "CM_ZKE_PARALLELISM", "99999999999999999999", CM_CONFIG_ERR_RANGE,
+            "CM_ZKE_PARALLELISM: 99999999999999999999 is out of range 1..1000");
+        expect_env_error(
+            "CM_LOG_LEVEL", "trace", CM_CONFIG_ERR_RANGE,
+            "CM_LOG_LEVEL: \"trace\" is not one of debug, info, warn, error");
         expect_env_error("CM_KAFKA_EVENTS_TOPIC", "", CM_CONFIG_ERR_RANGE,
                          "CM_KAFKA_EVENTS_TOPIC: must not be empty");
-        expect_env_error("CM_POSTGRES_RECONNECT_MIN_MS", "6000", CM_CONFIG_ERR_RANGE,
-                         "CM_POSTGRES_RECONNECT_MIN_MS: postgres.reconnect_min_ms (6000) must "
-                         "be at most postgres.reconnect_max_ms (5000)");
+        expect_env_error(
+            "CM_POSTGRES_RECONNECT_MIN_MS", "6000", CM_CONFIG_ERR_RANGE,
+            "CM_POSTGRES_RECONNECT_MIN_MS: postgres.reconnect_min_ms (6000) must "
+            "be at most postgres.reconnect_max_ms (5000)");
 }
 END_TEST
 
@@ -364,10 +383,12 @@ START_TEST(test_err_io)
 
         ck_assert_int_eq(cm_config_load(&c, "/nonexistent/cm.conf", err, sizeof(err)),
                          CM_CONFIG_ERR_IO);
-        ck_assert_str_eq(err, "/nonexistent/cm.conf: cannot open: No such file or directory");
+        ck_assert_str_eq(err,
+                         "/nonexistent/cm.conf: cannot open: No such file or directory");
         ck_assert_int_eq(cm_config_load(&c, "/", err, sizeof(err)), CM_CONFIG_ERR_IO);
         ck_assert_str_eq(err, "/: cannot read: Is a directory");
-        ck_assert_str_eq(cm_config_err2str(CM_CONFIG_ERR_IO), "configuration file cannot be read");
+        ck_assert_str_eq(cm_config_err2str(CM_CONFIG_ERR_IO),
+                         "configuration file cannot be read");
 }
 END_TEST
 
@@ -409,7 +430,8 @@ START_TEST(test_example_loads_to_defaults)
         cm_config_t c;
         char err[512], *path = example_path(), *text, *live, *tmp;
 
-        ck_assert_msg(cm_config_load(&c, path, err, sizeof(err)) == CM_CONFIG_OK, "%s", err);
+        ck_assert_msg(cm_config_load(&c, path, err, sizeof(err)) == CM_CONFIG_OK, "%s",
+                      err);
         assert_defaults(&c);
         cm_config_destroy(&c);
 
@@ -419,7 +441,8 @@ START_TEST(test_example_loads_to_defaults)
         int keys = 0;
         for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
                 size_t n = strlen(line);
-                if (strncmp(line, "  # ", 4) == 0 && strstr(line, " = ") && line[n - 1] == ';') {
+                if (strncmp(line, "  # ", 4) == 0 && strstr(line, " = ") &&
+                    line[n - 1] == ';') {
                         line += 4;
                         keys++;
                 }
@@ -428,7 +451,8 @@ START_TEST(test_example_loads_to_defaults)
         }
         ck_assert_int_eq(keys, 33);
         tmp = write_tmp(live);
-        ck_assert_msg(cm_config_load(&c, tmp, err, sizeof(err)) == CM_CONFIG_OK, "%s", err);
+        ck_assert_msg(cm_config_load(&c, tmp, err, sizeof(err)) == CM_CONFIG_OK, "%s",
+                      err);
         assert_defaults(&c);
         cm_config_destroy(&c);
         drop_tmp(tmp);
