@@ -385,7 +385,7 @@ static cm_config_err_t cm_config_set_defaults(cm_config_t *conf, char *errstr,
  * libconfig's value stands).
  */
 static int cm_config_int_literal(const char *file, unsigned line, const char *name,
-                                 long long *value)
+                                 int parsed, long long *value)
 {
         FILE *fp = fopen(file, "r");
         char buf[1024], *p, *end;
@@ -396,7 +396,7 @@ static int cm_config_int_literal(const char *file, unsigned line, const char *na
         if (!fp)
                 return 0;
         while (fgets(buf, sizeof(buf), fp))
-                if (strchr(buf, '\n') && ++n == line)
+                if ((strchr(buf, '\n') || feof(fp)) && ++n == line)
                         break;
         fclose(fp);
         if (n != line)
@@ -427,7 +427,8 @@ static int cm_config_int_literal(const char *file, unsigned line, const char *na
                 if (errno == ERANGE || u > (unsigned long long)LLONG_MAX)
                         u = (unsigned long long)LLONG_MAX;
                 *value = neg ? -(long long)u : (long long)u;
-                found = 1;
+                /* the same literal libconfig read, not "name = 9" inside a string */
+                found = (int)(unsigned)(unsigned long long)*value == parsed;
         }
         return found;
 }
@@ -467,7 +468,8 @@ static cm_config_err_t cm_config_apply_setting(cm_config_t *conf, const char *pa
                                               cm_config_type_name(type));
                 long long v = config_setting_get_int64(s), lit;
                 if (type == CONFIG_TYPE_INT &&
-                    cm_config_int_literal(file, line, name, &lit))
+                    cm_config_int_literal(file, line, name, config_setting_get_int(s),
+                                          &lit))
                         v = lit;
                 cm_config_err_t err =
                     cm_config_check_int(k, v, origin, errstr, errstr_size);

@@ -168,6 +168,23 @@ START_TEST(test_full_file)
 }
 END_TEST
 
+START_TEST(test_int_literal_recheck_not_fooled)
+{
+        cm_config_t c;
+        char err[512],
+            *path = write_tmp("api: { listen = \"threads = 99\"; threads = 8; };\n");
+
+        /* the recheck of big literals must find the real one, not the text in the string
+         */
+        ck_assert_msg(cm_config_load(&c, path, err, sizeof(err)) == CM_CONFIG_OK, "%s",
+                      err);
+        ck_assert_int_eq(c.api.threads, 8);
+        ck_assert_str_eq(c.api.listen, "threads = 99");
+        cm_config_destroy(&c);
+        drop_tmp(path);
+}
+END_TEST
+
 START_TEST(test_partial_file_keeps_other_defaults)
 {
         cm_config_t c;
@@ -311,6 +328,9 @@ START_TEST(test_err_range)
                      CM_CONFIG_ERR_RANGE, 2,
                      "zke.parallelism: 4294967297 is out of range 1..1000", NULL);
         expect_error("zke: { parallelism = 0x100000001; };\n", CM_CONFIG_ERR_RANGE, 1,
+                     "zke.parallelism: 4294967297 is out of range 1..1000", NULL);
+        /* last line without a newline */
+        expect_error("zke: { parallelism = 4294967297; }", CM_CONFIG_ERR_RANGE, 1,
                      "zke.parallelism: 4294967297 is out of range 1..1000", NULL);
         /* does not wrap around through int */
         expect_error("api: { threads = 4294967300L; };\n", CM_CONFIG_ERR_RANGE, 1,
@@ -470,6 +490,7 @@ static Suite *config_suite(void)
         tcase_add_test(tc, test_defaults_without_file);
         tcase_add_test(tc, test_full_file);
         tcase_add_test(tc, test_partial_file_keeps_other_defaults);
+        tcase_add_test(tc, test_int_literal_recheck_not_fooled);
         tcase_add_test(tc, test_env_overrides_file);
         tcase_add_test(tc, test_err_syntax);
         tcase_add_test(tc, test_err_unknown_key);
