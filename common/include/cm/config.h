@@ -85,9 +85,15 @@ typedef struct cm_config_s {
  * On error returns a code and writes "file:line: key: reason" into errstr; *conf is then
  * released. The caller owns *conf and frees it with cm_config_destroy(). Not thread-safe
  * (reads the environment); call once at start.
+ * An error from the environment names the variable instead: "CM_API_THREADS: expected an
+ * integer, got \"abc\"". Also checked: reconnect_min_ms <= reconnect_max_ms and
+ * job.heartbeat_s < job.lease_s (CM_CONFIG_ERR_RANGE, naming both keys).
  */
 cm_config_err_t cm_config_load(cm_config_t *conf, const char *path, char *errstr,
                                size_t errstr_size);
+
+/* A static description of err ("configuration value out of range"). Thread-safe. */
+const char *cm_config_err2str(cm_config_err_t err);
 
 /* Frees the strings of conf (not conf itself). Safe on a zeroed or destroyed conf. */
 void cm_config_destroy(cm_config_t *conf);

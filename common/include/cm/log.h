@@ -7,6 +7,9 @@
  * Fields are key/value string pairs. A field whose key names a secret (sshKey, kubeconfig,
  * token, password, secret, privateKey, conninfo ...) is written as "[redacted]", and a
  * password=... inside any value is masked, so a careless call cannot leak a secret.
+ * Likewise any secret key=value, a URL's password and a Bearer token in the message or a
+ * value. Invalid UTF-8 becomes U+FFFD; a message or value over 16 KiB is cut and ends
+ * with "...[truncated]"; a field named time, level, component or msg is written _time ...
  * All functions are thread-safe: each line is written with one write(2).
  */
 #ifndef CM_LOG_H
@@ -38,6 +41,17 @@ void cm_logf(cm_log_level_t level, const char *fmt, ...)
 
 /* Redirects output to fd (default 2) - for tests that read what was logged. */
 void cm_log_set_fd(int fd);
+
+/* 1 if a line at level would be written: lets a caller skip building costly fields. */
+int cm_log_enabled(cm_log_level_t level);
+
+/*
+ * 1 if key names a secret, the rule cm_log() applies to field keys: ignoring case and
+ * _ - ., the key contains password, passwd, secret, token, kubeconfig, conninfo,
+ * authorization, privatekey, sshkey or credential, or ends with key/keys (key, apiKey,
+ * ssh_key).
+ */
+int cm_log_key_is_secret(const char *key);
 
 #define cm_log_debug(...) cm_log(CM_LOG_DEBUG, __VA_ARGS__, NULL)
 #define cm_log_info(...)  cm_log(CM_LOG_INFO, __VA_ARGS__, NULL)

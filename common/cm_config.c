@@ -1,0 +1,813 @@
+/*
+ * cm_config.c - the configuration of every cm service.
+ *
+ * The key table below is the only place a key is declared: loading, type and range
+ * checks, the environment overrides and the documented example are all driven by it, so a
+ * key cannot be documented but not loaded, or loaded but not documented.
+ */
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cm/config.h"
+
+typedef enum {
+        CM_CONFIG_T_STRING,
+        CM_CONFIG_T_INT,
+        CM_CONFIG_T_ENUM, /* a string from a fixed set */
+} cm_config_type_t;
+
+typedef struct cm_config_key_s {
+        const char *section;
+        const char *key;
+        cm_config_type_t type;
+        const char *def_str; /* STRING and ENUM */
+        long long def_int;   /* INT */
+        long long min, max;  /* INT: inclusive range; STRING: min is the minimum length */
+        const char *const *allowed; /* ENUM: NULL-terminated set */
+        size_t offset;              /* of the char * or int field in cm_config_t */
+        const char *doc;
+} cm_config_key_t;
+
+static const char *const cm_config_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const cm_config_strategies[] = {"roundrobin", "range",
+                                                   "cooperative-sticky", NULL};
+
+#define CM_STR(sec, k, def, minlen, doc)                                                 \
+        {                                                                                \
+#sec, #k, CM_CONFIG_T_STRING, def, 0, minlen, 0, NULL,                   \
+                    offsetof(cm_config_t, sec.k), doc                                    \
+        }
+#define CM_INT(sec, k, def, lo, hi, doc)                                                 \
+        {                                                                                \
+#sec, #k, CM_CONFIG_T_INT, NULL, def, lo, hi, NULL,                      \
+                    offsetof(cm_config_t, sec.k), doc                                    \
+        }
+#define CM_ENUM(sec, k, def, set, doc)                                                   \
+        {                                                                                \
+#sec, #k, CM_CONFIG_T_ENUM, def, 0, 0, 0, set,                           \
+                    offsetof(cm_config_t, sec.k), doc                                    \
+        }
+
+static const cm_config_key_t cm_config_keys[] = {
+    CM_ENUM(log, level, "info", cm_config_levels, "Minimum level of the lines written."),
+    CM_STR(log, component, "", 0,
+           "Component name in every log line; empty means the service's own name."),
+
+    CM_STR(kafka, bootstrap_servers, "127.0.0.1:9092", 1,
+           "Comma-separated host:port list of the brokers to bootstrap from."),
+    CM_STR(kafka, client_id, "cm", 1,
+           "client.id sent to the brokers (shows in broker logs and quotas)."),
+    CM_ENUM(kafka, assignment_strategy, "roundrobin", cm_config_strategies,
+            "Consumer group partition assignment strategy."),
+    CM_STR(kafka, commands_topic, "cm.commands", 1,
+           "Topic of the commands (Avro cm.Command, keyed by cluster name)."),
+    CM_STR(kafka, events_topic, "cm.events", 1,
+           "Topic of the cluster events (Avro cm.ClusterEvent)."),
+    CM_STR(kafka, progress_topic, "cm.progress", 1,
+           "Topic of the job progress (Avro cm.JobProgress)."),
+    CM_STR(kafka, dlq_topic, "cm.commands.dlq", 1,
+           "Dead-letter topic for commands that cannot be decoded."),
+    CM_STR(kafka, worker_group, "cm-worker", 1, "Consumer group of cm-worker."),
+    CM_INT(kafka, session_timeout_ms, 10000, 1000, 300000,
+           "Consumer group session timeout, in milliseconds."),
+    CM_INT(kafka, message_timeout_ms, 30000, 1000, 900000,
+           "Time a produced message may wait for delivery, in milliseconds."),
+
+    CM_STR(postgres, conninfo, "host=127.0.0.1 port=5432 dbname=cm user=cm", 0,
+           "libpq connection string (never logged; may hold a password)."),
+    CM_INT(postgres, connect_timeout_s, 5, 1, 300, "Connection timeout, in seconds."),
+    CM_INT(postgres, reconnect_min_ms, 100, 10, 60000,
+           "First delay before reconnecting after a lost connection, in milliseconds."),
+    CM_INT(postgres, reconnect_max_ms, 5000, 100, 600000,
+           "Upper bound of the doubling reconnect delay, in milliseconds."),
+
+    CM_STR(api, listen, "127.0.0.1:8080", 1, "host:port cm-api listens on."),
+    CM_INT(api, threads, 4, 1, 256, "HTTP worker threads of cm-api."),
+    CM_INT(api, max_body_bytes, 1048576, 1024, 67108864,
+           "Largest request body accepted, in bytes."),
+    CM_INT(api, wait_max_s, 60, 0, 3600,
+           "Upper bound of a request's Prefer: wait=N, in seconds (0: never wait)."),
+
+    CM_STR(health, listen, "127.0.0.1:0", 1,
+           "host:port of /healthz, /readyz and /metrics of the workers (port 0: any free "
+           "port)."),
+    CM_INT(health, broker_timeout_ms, 2000, 100, 60000,
+           "Time /readyz waits for the brokers' metadata, in milliseconds."),
+
+    CM_STR(seal, public_key_file, ".local/keys/seal.pub", 1,
+           "File of the public key secrets are sealed with."),
+    CM_STR(seal, secret_key_file, ".local/keys/seal.key", 1,
+           "File of the private key that opens sealed secrets (keep it mode 0600)."),
+
+    CM_INT(job, max_attempts, 3, 1, 100, "Attempts of a job before it fails."),
+    CM_INT(job, lease_s, 30, 5, 3600,
+           "A job whose runner has not renewed its lease for this long is taken over, in "
+           "seconds."),
+    CM_INT(job, heartbeat_s, 5, 1, 600,
+           "Interval at which a runner renews its lease, in seconds (below lease_s)."),
+
+    CM_INT(probe, interval_s, 15, 1, 3600,
+           "Interval between probes of a cluster, in seconds."),
+    CM_INT(probe, timeout_s, 5, 1, 300, "Timeout of one probe, in seconds."),
+
+    CM_INT(connect, deadline_s, 600, 10, 86400,
+           "Time an import may take to reach the API server, in seconds."),
+
+    CM_INT(zke, parallelism, 50, 1, 1000, "Nodes worked on at the same time by one job."),
+    CM_INT(zke, command_timeout_s, 600, 10, 86400,
+           "Timeout of one remote command on a node, in seconds."),
+    CM_INT(zke, connect_timeout_s, 10, 1, 600, "SSH connection timeout, in seconds."),
+};
+
+#define CM_CONFIG_NKEYS (sizeof(cm_config_keys) / sizeof(cm_config_keys[0]))
+
+/* One line about each section, for the example; sections come in the order of the keys.
+ */
+static const struct {
+        const char *name;
+        const char *doc;
+} cm_config_sections[] = {
+    {"log", "Structured logs: JSON lines on stderr."},
+    {"kafka", "Kafka brokers, topics and consumer group."},
+    {"postgres", "PostgreSQL, the write and read models."},
+    {"api", "cm-api, the REST API."},
+    {"health", "Health and metrics endpoint of cm-worker and cm-projector."},
+    {"seal", "Keys that seal secrets (SSH keys, kubeconfigs)."},
+    {"job", "Jobs run by cm-worker (create, update, delete, import)."},
+    {"probe", "The prober of running clusters."},
+    {"connect", "Import of an existing cluster."},
+    {"zke", "The cluster provisioner (SSH to the nodes)."},
+};
+
+#define CM_CONFIG_NSECTIONS (sizeof(cm_config_sections) / sizeof(cm_config_sections[0]))
+
+static const char *cm_config_section_doc(const char *name)
+{
+        for (size_t i = 0; i < CM_CONFIG_NSECTIONS; i++)
+                if (strcmp(cm_config_sections[i].name, name) == 0)
+                        return cm_config_sections[i].doc;
+        return "Keys of this section.";
+}
+
+/* Where a key's value came from: "file:line", "CM_X_Y", or "" for the default. */
+typedef char cm_config_origin_t[256];
+
+const char *cm_config_err2str(cm_config_err_t err)
+{
+        switch (err) {
+        case CM_CONFIG_OK:
+                return "success";
+        case CM_CONFIG_ERR_IO:
+                return "configuration file cannot be read";
+        case CM_CONFIG_ERR_SYNTAX:
+                return "configuration syntax error";
+        case CM_CONFIG_ERR_UNKNOWN_KEY:
+                return "unknown configuration key or section";
+        case CM_CONFIG_ERR_TYPE:
+                return "configuration value of the wrong type";
+        case CM_CONFIG_ERR_RANGE:
+                return "configuration value out of range";
+        }
+        return "unknown error";
+}
+
+static char **cm_config_str_field(cm_config_t *conf, const cm_config_key_t *k)
+{
+        return (char **)((char *)conf + k->offset);
+}
+
+static int *cm_config_int_field(cm_config_t *conf, const cm_config_key_t *k)
+{
+        return (int *)((char *)conf + k->offset);
+}
+
+static cm_config_err_t cm_config_fail(char *errstr, size_t errstr_size,
+                                      cm_config_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static cm_config_err_t cm_config_fail(char *errstr, size_t errstr_size,
+                                      cm_config_err_t err, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (errstr && errstr_size > 0) {
+                va_start(ap, fmt);
+                vsnprintf(errstr, errstr_size, fmt, ap);
+                va_end(ap);
+        }
+        return err;
+}
+
+/* Edit distance, for "did you mean". Names longer than 63 bytes are never suggested. */
+static size_t cm_config_distance(const char *a, const char *b)
+{
+        size_t la = strlen(a), lb = strlen(b), row[64], prev, tmp;
+
+        if (la >= 64 || lb >= 64)
+                return SIZE_MAX;
+        for (size_t j = 0; j <= lb; j++)
+                row[j] = j;
+        for (size_t i = 1; i <= la; i++) {
+                prev = row[0];
+                row[0] = i;
+                for (size_t j = 1; j <= lb; j++) {
+                        size_t best = prev + (a[i - 1] != b[j - 1]);
+                        if (row[j] + 1 < best)
+                                best = row[j] + 1;
+                        if (row[j - 1] + 1 < best)
+                                best = row[j - 1] + 1;
+                        tmp = row[j];
+                        row[j] = best;
+                        prev = tmp;
+                }
+        }
+        return row[lb];
+}
+
+/* Writes " (did you mean 'x'?)" into out when a candidate is close to name, else "". */
+static void cm_config_suggest(const char *name, int sections, char *out, size_t out_size)
+{
+        char full[160];
+        const char *best = NULL, *best_sec = NULL;
+        size_t best_d = SIZE_MAX, limit = strlen(name) / 3 + 1;
+
+        for (size_t i = 0; i < CM_CONFIG_NKEYS; i++) {
+                size_t d;
+                if (sections) {
+                        d = cm_config_distance(name, cm_config_keys[i].section);
+                } else {
+                        snprintf(full, sizeof(full), "%s.%s", cm_config_keys[i].section,
+                                 cm_config_keys[i].key);
+                        d = cm_config_distance(name, full);
+                }
+                if (d < best_d) {
+                        best_d = d;
+                        best =
+                            sections ? cm_config_keys[i].section : cm_config_keys[i].key;
+                        best_sec = sections ? NULL : cm_config_keys[i].section;
+                }
+        }
+        if (!best || best_d > limit || best_d > 3)
+                out[0] = '\0';
+        else if (best_sec)
+                snprintf(out, out_size, " (did you mean '%s.%s'?)", best_sec, best);
+        else
+                snprintf(out, out_size, " (did you mean '%s'?)", best);
+}
+
+static int cm_config_section_known(const char *name)
+{
+        for (size_t i = 0; i < CM_CONFIG_NKEYS; i++)
+                if (strcmp(cm_config_keys[i].section, name) == 0)
+                        return 1;
+        return 0;
+}
+
+static const cm_config_key_t *cm_config_find(const char *section, const char *key)
+{
+        for (size_t i = 0; i < CM_CONFIG_NKEYS; i++)
+                if (strcmp(cm_config_keys[i].section, section) == 0 &&
+                    strcmp(cm_config_keys[i].key, key) == 0)
+                        return &cm_config_keys[i];
+        return NULL;
+}
+
+static const char *cm_config_type_name(int type)
+{
+        switch (type) {
+        case CONFIG_TYPE_GROUP:
+                return "a group";
+        case CONFIG_TYPE_INT:
+        case CONFIG_TYPE_INT64:
+                return "an integer";
+        case CONFIG_TYPE_FLOAT:
+                return "a float";
+        case CONFIG_TYPE_STRING:
+                return "a string";
+        case CONFIG_TYPE_BOOL:
+                return "a boolean";
+        case CONFIG_TYPE_ARRAY:
+                return "an array";
+        case CONFIG_TYPE_LIST:
+                return "a list";
+        }
+        return "nothing";
+}
+
+static void cm_config_allowed_list(const cm_config_key_t *k, char *out, size_t out_size)
+{
+        size_t len = 0;
+
+        out[0] = '\0';
+        for (size_t i = 0; k->allowed[i]; i++) {
+                int n = snprintf(out + len, out_size - len, "%s%s", i ? ", " : "",
+                                 k->allowed[i]);
+                if (n < 0 || (size_t)n >= out_size - len)
+                        return;
+                len += (size_t)n;
+        }
+}
+
+/* Range and set checks shared by the file and the environment; origin prefixes the
+ * message. */
+static cm_config_err_t cm_config_check_int(const cm_config_key_t *k, long long v,
+                                           const char *origin, char *errstr,
+                                           size_t errstr_size)
+{
+        if (v < k->min || v > k->max)
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_RANGE,
+                                      "%s: %lld is out of range %lld..%lld", origin, v,
+                                      k->min, k->max);
+        return CM_CONFIG_OK;
+}
+
+static cm_config_err_t cm_config_check_str(const cm_config_key_t *k, const char *v,
+                                           const char *origin, char *errstr,
+                                           size_t errstr_size)
+{
+        char set[256];
+
+        if (k->type == CM_CONFIG_T_ENUM) {
+                for (size_t i = 0; k->allowed[i]; i++)
+                        if (strcmp(k->allowed[i], v) == 0)
+                                return CM_CONFIG_OK;
+                cm_config_allowed_list(k, set, sizeof(set));
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_RANGE,
+                                      "%s: \"%.64s\" is not one of %s", origin, v, set);
+        }
+        if (strlen(v) < (size_t)k->min)
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_RANGE,
+                                      "%s: must not be empty", origin);
+        return CM_CONFIG_OK;
+}
+
+static cm_config_err_t cm_config_set_str(cm_config_t *conf, const cm_config_key_t *k,
+                                         const char *v, char *errstr, size_t errstr_size)
+{
+        char **field = cm_config_str_field(conf, k);
+        char *copy = strdup(v);
+
+        if (!copy)
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
+                                      "%s.%s: out of memory", k->section, k->key);
+        free(*field);
+        *field = copy;
+        return CM_CONFIG_OK;
+}
+
+static cm_config_err_t cm_config_set_defaults(cm_config_t *conf, char *errstr,
+                                              size_t errstr_size)
+{
+        cm_config_err_t err;
+
+        for (size_t i = 0; i < CM_CONFIG_NKEYS; i++) {
+                const cm_config_key_t *k = &cm_config_keys[i];
+                if (k->type == CM_CONFIG_T_INT) {
+                        *cm_config_int_field(conf, k) = (int)k->def_int;
+                } else if ((err = cm_config_set_str(conf, k, k->def_str, errstr,
+                                                    errstr_size))) {
+                        return err;
+                }
+        }
+        return CM_CONFIG_OK;
+}
+
+/*
+ * libconfig 1.5 stores an integer literal without the L suffix with atoi(), so
+ * 99999999999 silently becomes 1215752191. Re-read the literal from the source line:
+ * returns 1 and its value when "name = <integer>" is found there, 0 otherwise (then
+ * libconfig's value stands).
+ */
+static int cm_config_int_literal(const char *file, unsigned line, const char *name,
+                                 int parsed, long long *value)
+{
+        FILE *fp = fopen(file, "r");
+        char buf[1024], *p, *end;
+        size_t nl = strlen(name);
+        unsigned n = 0;
+        int found = 0;
+
+        if (!fp)
+                return 0;
+        while (fgets(buf, sizeof(buf), fp))
+                if ((strchr(buf, '\n') || feof(fp)) && ++n == line)
+                        break;
+        fclose(fp);
+        if (n != line)
+                return 0;
+        for (p = buf; !found && (p = strstr(p, name)) != NULL; p += nl) {
+                if (p > buf &&
+                    (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z') ||
+                     (p[-1] >= 'A' && p[-1] <= 'Z') || (p[-1] >= '0' && p[-1] <= '9')))
+                        continue;
+                char *q = p + nl;
+                while (*q == ' ' || *q == '\t')
+                        q++;
+                if (*q != '=' && *q != ':')
+                        continue;
+                q++;
+                while (*q == ' ' || *q == '\t')
+                        q++;
+                int neg = *q == '-';
+                if (*q == '-' || *q == '+')
+                        q++;
+                int hex = q[0] == '0' && (q[1] == 'x' || q[1] == 'X');
+                if (!(hex ? ((q[2] >= '0' && q[2] <= '9') ||
+                             (q[2] >= 'a' && q[2] <= 'f') || (q[2] >= 'A' && q[2] <= 'F'))
+                          : (q[0] >= '0' && q[0] <= '9')))
+                        continue;
+                errno = 0;
+                unsigned long long u = strtoull(q, &end, hex ? 16 : 10);
+                if (errno == ERANGE || u > (unsigned long long)LLONG_MAX)
+                        u = (unsigned long long)LLONG_MAX;
+                *value = neg ? -(long long)u : (long long)u;
+                /* the same literal libconfig read, not "name = 9" inside a string */
+                found = (int)(unsigned)(unsigned long long)*value == parsed;
+        }
+        return found;
+}
+
+/* Applies one setting of a section from the file. */
+static cm_config_err_t cm_config_apply_setting(cm_config_t *conf, const char *path,
+                                               const char *section,
+                                               const config_setting_t *s,
+                                               cm_config_origin_t *origins, char *errstr,
+                                               size_t errstr_size)
+{
+        const char *file =
+            config_setting_source_file(s) ? config_setting_source_file(s) : path;
+        unsigned line = config_setting_source_line(s);
+        const char *name = config_setting_name(s);
+        const cm_config_key_t *k;
+        char origin[256], full[160], hint[200];
+        int type = config_setting_type(s);
+
+        if (!name) /* element of a list: cannot happen inside a group, but stay safe */
+                name = "(unnamed)";
+        k = cm_config_find(section, name);
+        if (!k) {
+                snprintf(full, sizeof(full), "%s.%s", section, name);
+                cm_config_suggest(full, 0, hint, sizeof(hint));
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_UNKNOWN_KEY,
+                                      "%s:%u: unknown key '%s'%s", file, line, full,
+                                      hint);
+        }
+        snprintf(origins[k - cm_config_keys], sizeof(*origins), "%s:%u", file, line);
+        snprintf(origin, sizeof(origin), "%s:%u: %s.%s", file, line, section, name);
+
+        if (k->type == CM_CONFIG_T_INT) {
+                if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+                        return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_TYPE,
+                                              "%s: expected an integer, got %s", origin,
+                                              cm_config_type_name(type));
+                long long v = config_setting_get_int64(s), lit;
+                if (type == CONFIG_TYPE_INT &&
+                    cm_config_int_literal(file, line, name, config_setting_get_int(s),
+                                          &lit))
+                        v = lit;
+                cm_config_err_t err =
+                    cm_config_check_int(k, v, origin, errstr, errstr_size);
+                if (err)
+                        return err;
+                *cm_config_int_field(conf, k) = (int)v;
+                return CM_CONFIG_OK;
+        }
+        if (type != CONFIG_TYPE_STRING)
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_TYPE,
+                                      "%s: expected a string, got %s", origin,
+                                      cm_config_type_name(type));
+        const char *v = config_setting_get_string(s);
+        cm_config_err_t err = cm_config_check_str(k, v, origin, errstr, errstr_size);
+        if (err)
+                return err;
+        return cm_config_set_str(conf, k, v, errstr, errstr_size);
+}
+
+/* Top level: only known sections, each a group of known keys. */
+static cm_config_err_t cm_config_apply_root(cm_config_t *conf, const char *path,
+                                            const config_setting_t *root,
+                                            cm_config_origin_t *origins, char *errstr,
+                                            size_t errstr_size)
+{
+        int n = config_setting_length(root);
+        char hint[200];
+        cm_config_err_t err;
+
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *sec = config_setting_get_elem(root, (unsigned)i);
+                const char *file = config_setting_source_file(sec)
+                                       ? config_setting_source_file(sec)
+                                       : path;
+                unsigned line = config_setting_source_line(sec);
+                const char *name = config_setting_name(sec);
+
+                if (!cm_config_section_known(name)) {
+                        cm_config_suggest(name, 1, hint, sizeof(hint));
+                        if (!config_setting_is_group(sec) && !hint[0]) {
+                                /* "threads = 4;" at top level: probably a missing section
+                                 */
+                                for (size_t j = 0; j < CM_CONFIG_NKEYS; j++)
+                                        if (strcmp(cm_config_keys[j].key, name) == 0) {
+                                                snprintf(hint, sizeof(hint),
+                                                         " (did you mean '%s.%s'?)",
+                                                         cm_config_keys[j].section, name);
+                                                break;
+                                        }
+                        }
+                        return cm_config_fail(
+                            errstr, errstr_size, CM_CONFIG_ERR_UNKNOWN_KEY,
+                            "%s:%u: unknown section '%s'%s", file, line, name, hint);
+                }
+                if (!config_setting_is_group(sec))
+                        return cm_config_fail(
+                            errstr, errstr_size, CM_CONFIG_ERR_TYPE,
+                            "%s:%u: %s: expected a section (%s: { ... }), got "
+                            "%s",
+                            file, line, name, name,
+                            cm_config_type_name(config_setting_type(sec)));
+                int m = config_setting_length(sec);
+                for (int j = 0; j < m; j++) {
+                        const config_setting_t *s =
+                            config_setting_get_elem(sec, (unsigned)j);
+                        err = cm_config_apply_setting(conf, path, name, s, origins,
+                                                      errstr, errstr_size);
+                        if (err)
+                                return err;
+                }
+        }
+        return CM_CONFIG_OK;
+}
+
+static cm_config_err_t cm_config_apply_file(cm_config_t *conf, const char *path,
+                                            cm_config_origin_t *origins, char *errstr,
+                                            size_t errstr_size)
+{
+        config_t cfg;
+        FILE *fp;
+        char *dir, *slash;
+        cm_config_err_t err;
+
+        /* libconfig only says "file I/O error"; try it first to report why. */
+        if (!(fp = fopen(path, "r")))
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
+                                      "%s: cannot open: %s", path, strerror(errno));
+        if (fgetc(fp) == EOF && ferror(fp)) {
+                err = cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
+                                     "%s: cannot read: %s", path, strerror(errno));
+                fclose(fp);
+                return err;
+        }
+        fclose(fp);
+
+        /* @include "x.conf" is relative to the directory of the file. */
+        if (!(dir = strdup(path)))
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
+                                      "out of memory");
+        slash = strrchr(dir, '/');
+        if (slash)
+                *slash = '\0';
+        config_init(&cfg);
+        config_set_include_dir(&cfg, slash ? (dir[0] ? dir : "/") : ".");
+
+        if (!config_read_file(&cfg, path)) {
+                if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
+                        err = cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
+                                             "%s: cannot read: %s", path,
+                                             config_error_text(&cfg));
+                else if (strcmp(config_error_text(&cfg), "syntax error") == 0)
+                        err = cm_config_fail(
+                            errstr, errstr_size, CM_CONFIG_ERR_SYNTAX,
+                            "%s:%d: syntax error",
+                            config_error_file(&cfg) ? config_error_file(&cfg) : path,
+                            config_error_line(&cfg));
+                else
+                        err = cm_config_fail(
+                            errstr, errstr_size, CM_CONFIG_ERR_SYNTAX,
+                            "%s:%d: syntax error: %s",
+                            config_error_file(&cfg) ? config_error_file(&cfg) : path,
+                            config_error_line(&cfg), config_error_text(&cfg));
+        } else {
+                err = cm_config_apply_root(conf, path, config_root_setting(&cfg), origins,
+                                           errstr, errstr_size);
+        }
+        config_destroy(&cfg);
+        free(dir);
+        return err;
+}
+
+/* CM_<SECTION>_<KEY>, upper-cased. */
+static void cm_config_env_name(const cm_config_key_t *k, char *out, size_t out_size)
+{
+        snprintf(out, out_size, "CM_%s_%s", k->section, k->key);
+        for (char *p = out; *p; p++)
+                if (*p >= 'a' && *p <= 'z')
+                        *p = (char)(*p - 'a' + 'A');
+}
+
+static cm_config_err_t cm_config_apply_env(cm_config_t *conf, cm_config_origin_t *origins,
+                                           char *errstr, size_t errstr_size)
+{
+        char var[128];
+        cm_config_err_t err;
+
+        for (size_t i = 0; i < CM_CONFIG_NKEYS; i++) {
+                const cm_config_key_t *k = &cm_config_keys[i];
+                const char *v;
+
+                cm_config_env_name(k, var, sizeof(var));
+                if (!(v = getenv(var)))
+                        continue;
+                snprintf(origins[i], sizeof(origins[i]), "%s", var);
+                if (k->type != CM_CONFIG_T_INT) {
+                        if ((err = cm_config_check_str(k, v, var, errstr, errstr_size)) ||
+                            (err = cm_config_set_str(conf, k, v, errstr, errstr_size)))
+                                return err;
+                        continue;
+                }
+                char *end = (char *)v;
+                long long n = 0;
+                errno = 0;
+                /* strtoll skips leading blanks and accepts "" - neither is an integer
+                 * here */
+                if ((v[0] >= '0' && v[0] <= '9') || v[0] == '-' || v[0] == '+')
+                        n = strtoll(v, &end, 10);
+                if (end == v || *end != '\0')
+                        return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_TYPE,
+                                              "%s: expected an integer, got \"%.64s\"",
+                                              var, v);
+                if (errno == ERANGE)
+                        return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_RANGE,
+                                              "%s: %.64s is out of range %lld..%lld", var,
+                                              v, k->min, k->max);
+                if ((err = cm_config_check_int(k, n, var, errstr, errstr_size)))
+                        return err;
+                *cm_config_int_field(conf, k) = (int)n;
+        }
+        return CM_CONFIG_OK;
+}
+
+/* Constraints between keys, checked once every source is applied. */
+static cm_config_err_t cm_config_check_relations(const cm_config_t *conf,
+                                                 cm_config_origin_t *origins,
+                                                 char *errstr, size_t errstr_size)
+{
+        static const struct {
+                const char *lsec, *lkey, *rsec, *rkey;
+                int strict; /* lhs < rhs instead of lhs <= rhs */
+        } rel[] = {
+            {"postgres", "reconnect_min_ms", "postgres", "reconnect_max_ms", 0},
+            {"job", "heartbeat_s", "job", "lease_s", 1},
+        };
+
+        for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+                const cm_config_key_t *l = cm_config_find(rel[i].lsec, rel[i].lkey);
+                const cm_config_key_t *r = cm_config_find(rel[i].rsec, rel[i].rkey);
+                int lv = *cm_config_int_field((cm_config_t *)conf, l);
+                int rv = *cm_config_int_field((cm_config_t *)conf, r);
+                const char *where = origins[l - cm_config_keys][0]
+                                        ? origins[l - cm_config_keys]
+                                        : origins[r - cm_config_keys];
+
+                if (rel[i].strict ? lv < rv : lv <= rv)
+                        continue;
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_RANGE,
+                                      "%s%s%s.%s (%d) must be %s %s.%s (%d)", where,
+                                      where[0] ? ": " : "", l->section, l->key, lv,
+                                      rel[i].strict ? "less than" : "at most", r->section,
+                                      r->key, rv);
+        }
+        return CM_CONFIG_OK;
+}
+
+cm_config_err_t cm_config_load(cm_config_t *conf, const char *path, char *errstr,
+                               size_t errstr_size)
+{
+        cm_config_origin_t *origins;
+        cm_config_err_t err;
+
+        memset(conf, 0, sizeof(*conf));
+        if (errstr && errstr_size > 0)
+                errstr[0] = '\0';
+        if (!(origins = calloc(CM_CONFIG_NKEYS, sizeof(*origins))))
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
+                                      "out of memory");
+
+        err = cm_config_set_defaults(conf, errstr, errstr_size);
+        if (!err && path)
+                err = cm_config_apply_file(conf, path, origins, errstr, errstr_size);
+        if (!err)
+                err = cm_config_apply_env(conf, origins, errstr, errstr_size);
+        if (!err)
+                err = cm_config_check_relations(conf, origins, errstr, errstr_size);
+        if (!err && path && !(conf->path = strdup(path)))
+                err = cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
+                                     "out of memory");
+        free(origins);
+        if (err)
+                cm_config_destroy(conf);
+        return err;
+}
+
+void cm_config_destroy(cm_config_t *conf)
+{
+        if (!conf)
+                return;
+        for (size_t i = 0; i < CM_CONFIG_NKEYS; i++) {
+                const cm_config_key_t *k = &cm_config_keys[i];
+                if (k->type != CM_CONFIG_T_INT) {
+                        char **field = cm_config_str_field(conf, k);
+                        free(*field);
+                        *field = NULL;
+                }
+        }
+        free(conf->path);
+        conf->path = NULL;
+}
+
+/* Appends a libconfig string literal of s. */
+static void cm_config_put_quoted(FILE *fp, const char *s)
+{
+        fputc('"', fp);
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                if (*p == '"' || *p == '\\')
+                        fprintf(fp, "\\%c", *p);
+                else if (*p < 0x20 || *p == 0x7f)
+                        fprintf(fp, "\\x%02x", *p);
+                else
+                        fputc(*p, fp);
+        }
+        fputc('"', fp);
+}
+
+char *cm_config_example(void)
+{
+        char *buf = NULL, var[128], set[256];
+        size_t len = 0;
+        FILE *fp = open_memstream(&buf, &len);
+
+        if (!fp)
+                return NULL;
+        fputs(
+            "# cm.conf.example - every key of the cm configuration, its default and "
+            "meaning.\n"
+            "#\n"
+            "# Generated by cm_config_example() from the key table in "
+            "common/cm_config.c; a\n"
+            "# unit test keeps the two identical, so edit the table, not this file.\n"
+            "# Syntax: libconfig. Every key is optional: the commented-out value is the\n"
+            "# built-in default. Precedence: default, then this file, then the "
+            "environment\n"
+            "# variable named with each key (CM_<SECTION>_<KEY>). An unknown key, a "
+            "wrong type\n"
+            "# or an out-of-range value stops the service with the file, line and key "
+            "named.\n",
+            fp);
+        for (size_t s = 0; s < CM_CONFIG_NKEYS; s++) {
+                const char *sec = cm_config_keys[s].section;
+                size_t seen = 0;
+                for (size_t j = 0; j < s && !seen; j++)
+                        seen = strcmp(cm_config_keys[j].section, sec) == 0;
+                if (seen)
+                        continue; /* section already written with all its keys */
+                fprintf(fp, "\n# %s\n%s:\n{\n", cm_config_section_doc(sec), sec);
+                int first = 1;
+                for (size_t i = s; i < CM_CONFIG_NKEYS; i++) {
+                        const cm_config_key_t *k = &cm_config_keys[i];
+                        if (strcmp(k->section, sec) != 0)
+                                continue;
+                        cm_config_env_name(k, var, sizeof(var));
+                        fprintf(fp, "%s  # %s\n", first ? "" : "\n", k->doc);
+                        first = 0;
+                        if (k->type == CM_CONFIG_T_INT) {
+                                fprintf(fp, "  # Range %lld..%lld. Environment: %s.\n",
+                                        k->min, k->max, var);
+                                fprintf(fp, "  # %s = %lld;\n", k->key, k->def_int);
+                        } else {
+                                if (k->type == CM_CONFIG_T_ENUM) {
+                                        cm_config_allowed_list(k, set, sizeof(set));
+                                        fprintf(fp, "  # One of: %s. Environment: %s.\n",
+                                                set, var);
+                                } else {
+                                        fprintf(fp, "  # %sEnvironment: %s.\n",
+                                                k->min > 0 ? "Must not be empty. " : "",
+                                                var);
+                                }
+                                fprintf(fp, "  # %s = ", k->key);
+                                cm_config_put_quoted(fp, k->def_str);
+                                fputs(";\n", fp);
+                        }
+                }
+                fputs("};\n", fp);
+        }
+        if (fclose(fp) != 0) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
