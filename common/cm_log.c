@@ -348,13 +348,13 @@ static void cm_log_put_time(cm_log_buf_t *b)
 {
         struct timespec ts;
         struct tm tm;
-        char s[40];
+        char s[96]; /* room for any int the compiler imagines in the fields */
 
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
         snprintf(s, sizeof(s), "\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                 tm.tm_sec, ts.tv_nsec / 1000000);
+                 tm.tm_sec, (long)(ts.tv_nsec / 1000000) % 1000);
         cm_log_puts(b, s);
 }
 
