@@ -87,7 +87,7 @@ bool cm_nodes_equal(const cm_node_t *a, size_t na, const cm_node_t *b, size_t nb
  * network {plugin}, nodes [{name, address, roles}]. "sshKey" is skipped here (the caller
  * seals it). Wrong JSON types and unknown fields are appended to errs (field named, value
  * quoted); returns 0 when errs gained nothing, -1 otherwise. The caller owns *spec either
- * way.
+ * way. *spec is overwritten, not freed: pass a new or destroyed spec.
  *
  * Only structure is checked: a value of the right type is stored as given (even "" or
  * port 0); the semantic checks of DESIGN §4 are the validation module's. A JSON null
