@@ -16,7 +16,9 @@
  * cm_pg_sqlstate_retryable).
  *
  * The conninfo may hold a password: it is never logged nor put in an error message.
- * Messages name the target as cm_pg_target() prints it (host, port, dbname, user only).
+ * Messages name the target as cm_pg_target() prints it (host, port, dbname, user only),
+ * and a statement by its registered name or the first line (60 characters at most) of its
+ * SQL: pass values as parameters, never spliced into SQL text.
  *
  * Failed connection attempts are logged through cm/log.h (warn, with libpq's error).
  *
