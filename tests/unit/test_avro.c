@@ -223,6 +223,25 @@ START_TEST(test_schemas_match_python_avro)
 }
 END_TEST
 
+/* docs/avro.md lists every fingerprint for outside producers: it must stay true. */
+START_TEST(test_doc_lists_fingerprints)
+{
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/docs/avro.md", env_dir("CM_SOURCE_DIR"));
+        char *doc = read_file(path);
+        for (int id = 0; id < CM_AVRO_SCHEMA__COUNT; id++) {
+                const cm_avro_schema_t *e = cm_avro_schema_get(id);
+                char row[256];
+                snprintf(row, sizeof(row),
+                         "| %s | `0x%016" PRIx64 "` | %" PRId64 " | `C3 01", e->fullname,
+                         e->fingerprint, (int64_t)e->fingerprint);
+                ck_assert_msg(strstr(doc, row), "docs/avro.md lacks the row \"%s ...\"",
+                              row);
+        }
+        free(doc);
+}
+END_TEST
+
 /* ---- canonical form details ---- */
 
 START_TEST(test_canonical_rules)
@@ -757,6 +776,7 @@ int main(void)
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_schema_test_vectors);
         tcase_add_test(tc, test_schemas_match_python_avro);
+        tcase_add_test(tc, test_doc_lists_fingerprints);
         tcase_add_test(tc, test_canonical_rules);
         tcase_add_test(tc, test_canonical_errors);
         tcase_add_test(tc, test_crc64);
