@@ -725,7 +725,6 @@ cm_kafka_consumer_t *cm_kafka_consumer_new(const cm_kafka_conf_t *conf,
             conf_set(rc, "enable.auto.commit", "false", errstr, errstr_size) ||
             conf_set(rc, "enable.auto.offset.store", "false", errstr, errstr_size) ||
             conf_set(rc, "auto.offset.reset", "earliest", errstr, errstr_size) ||
-            conf_set(rc, "allow.auto.create.topics", "false", errstr, errstr_size) ||
             conf_set(rc, "partition.assignment.strategy", strategy, errstr,
                      errstr_size) ||
             conf_set_int(rc, "session.timeout.ms", session, errstr, errstr_size) ||
