@@ -323,6 +323,7 @@ int main(int argc, char **argv)
 
         memset(&db, 0, sizeof(db));
         db.sigfd = -1;
+        cm_log_init("devbroker", CM_LOG_INFO);
         rc = parse_args(&db.opts, argc, argv);
         if (rc != 0)
                 return rc > 0 ? 0 : 2;
