@@ -18,13 +18,26 @@ cm_deps_install() {
   echo "installing Debian packages: ${missing[*]}" >&2
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  local log
+  log=$(mktemp)
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=l \
+      $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"
+    echo "apt-get install failed for: ${missing[*]}" >&2
+    return 1
+  fi
+  rm -f "$log"
 }
 
 # Configures and builds into $1 (extra cmake args follow).
 cm_build() {
   local dir=$1; shift
-  cmake -S "$CM_ROOT" -B "$dir" "$@" >/dev/null
-  cmake --build "$dir" -j "$(nproc)"
+  local log="$dir.build.log"
+  mkdir -p "$dir"
+  echo "building ${dir#"$CM_ROOT"/} $*" >&2
+  if ! { cmake -S "$CM_ROOT" -B "$dir" "$@" && cmake --build "$dir" -j "$(nproc)"; } >"$log" 2>&1; then
+    grep -E -B2 -A8 "error|Error" "$log" | head -n 60 >&2
+    echo "build failed; full log: $log" >&2
+    return 1
+  fi
 }

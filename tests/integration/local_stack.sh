@@ -29,7 +29,7 @@ cleanup() { "$src/scripts/up" stop >/dev/null 2>&1 || true; rm -rf "$CM_UP_DIR";
 trap cleanup EXIT
 
 # status code of a GET, and the body into $body
-get() { body=$(curl -sS -o - -w '\n%{http_code}' "$@" 2>/dev/null || echo "000"); code=${body##*$'\n'}; body=${body%$'\n'*}; }
+get() { body=$(curl -sS -o - -w '\n%{http_code}' "$@" 2>/dev/null || true); code=${body##*$'\n'}; body=${body%$'\n'*}; }
 # waits up to $1 seconds for GET $2 to answer status $3
 wait_status() {
   local t=$1 url=$2 want=$3 i
