@@ -251,7 +251,7 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
-        cm_spec_t spec;
+        cm_spec_t spec = {0};
         if (load_spec(argv[optind], &spec) != 0) {
                 cm_spec_destroy(&spec);
                 return 1;
