@@ -346,8 +346,13 @@ static cm_probe_err_t transfer_error(cm_probe_t *p, CURLcode rc, long elapsed_ms
                 if (rc == CURLE_SSL_CONNECT_ERROR || strstr(d, "SSL") || strstr(d, "TLS"))
                         return fail(p, CM_PROBE_ERR_TLS, errstr, size,
                                     "TLS: handshake failed (%s)", d);
+                /* A TLS 1.3 server that refuses the client certificate may reset the
+                 * connection before its alert is read. */
                 return fail(p, CM_PROBE_ERR_CONNECT, errstr, size,
-                            "connection closed without an answer (%s)", d);
+                            "connection closed without an answer (%s)%s", d,
+                            p->kc->client_cert_pem ? "; the server may have refused the "
+                                                     "client certificate"
+                                                   : "");
         case CURLE_OUT_OF_MEMORY:
                 return fail(p, CM_PROBE_ERR_NOMEM, errstr, size, "out of memory");
         default:
