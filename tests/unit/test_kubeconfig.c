@@ -215,11 +215,14 @@ START_TEST(test_cert_and_token_and_unpadded_base64)
         char *pad = strchr(ca, '=');
         if (pad)
                 *pad = '\0';
+        /* a file path beside its embedded data is not needed, so not refused */
         char *cl = fmt("    server: https://h:1\n"
+                       "    certificate-authority: /etc/kubernetes/pki/ca.crt\n"
+                       "    extensions: [{name: x, extension: {a: 1}}]\n"
                        "    certificate-authority-data: \"%.40s\\n  %s\"\n",
                        ca, ca + 40);
         char *us = fmt("    client-certificate-data: %s\n    client-key-data: %s\n"
-                       "    token: t0k3n\n",
+                       "    token: t0k3n\n    tokenFile: /run/token\n",
                        cert_b64, key_b64);
         char *text = simple(cl, us);
         cm_kubeconfig_t *kc = parse_ok(text, NULL);

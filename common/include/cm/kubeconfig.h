@@ -13,9 +13,12 @@
  *            the certificate), and/or token.
  *
  * File references (certificate-authority, client-certificate, client-key, tokenFile),
- * credential plugins (exec, auth-provider) and basic auth (username/password) are
- * refused: the kubeconfig travels sealed through Kafka to a worker on another machine,
- * where those files and programs do not exist.
+ * credential plugins (exec, auth-provider) and basic auth (username/password) are refused
+ * when they are what the context would have to use (an embedded -data field or a token,
+ * when present, is used instead): the kubeconfig travels sealed through Kafka to a worker
+ * on another machine, where those files and programs do not exist. Fields this module
+ * does not use (namespace, extensions, preferences, proxy-url ...) are ignored. The
+ * expiry of the client certificate is checked; the CA's is left to the TLS handshake.
  *
  * Errors are one line starting "kubeconfig: ": a YAML syntax error gives the parser's
  * message and position ("kubeconfig: line 7 column 3: mapping values are not allowed in

@@ -84,8 +84,8 @@ const char *cm_probe_err2str(cm_probe_err_t err);
 cm_probe_err_t cm_probe_new(const cm_kubeconfig_t *kc, cm_probe_t **out, char *errstr,
                             size_t errstr_size);
 
-/* Sets the connect timeout and the total timeout of each probe, in milliseconds (values
- * <= 0 keep the current setting). */
+/* Sets the connect timeout (TCP connect and TLS handshake, as libcurl counts it) and the
+ * total timeout of each probe, in milliseconds (values <= 0 keep the current setting). */
 void cm_probe_set_timeouts(cm_probe_t *p, long connect_ms, long total_ms);
 
 /* Installs a callback polled during a probe (NULL removes it): the connect job uses it to
