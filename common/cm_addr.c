@@ -19,7 +19,8 @@ static const char *labels_problem(const char *s)
         for (;;) {
                 size_t n = strcspn(p, ".");
                 if (n == 0)
-                        return "it has an empty label (a leading, trailing or doubled '.')";
+                        return "it has an empty label (a leading, trailing or doubled "
+                               "'.')";
                 if (n > 63)
                         return "it has a label longer than 63 characters";
                 if (p[0] == '-' || p[n - 1] == '-')
@@ -41,7 +42,8 @@ const char *cm_addr_subdomain_problem(const char *s)
                         return "it has uppercase letters; use lowercase";
                 if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
                       *p == '.'))
-                        return "it may contain only lowercase letters, digits, '-' and '.'";
+                        return "it may contain only lowercase letters, digits, '-' and "
+                               "'.'";
         }
         return labels_problem(s);
 }
@@ -66,7 +68,8 @@ static const char *host_name_problem(const char *s)
                 return "a host name is at most 253 characters";
         for (const char *p = s; *p; p++)
                 if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.')
-                        return "a host name may contain only letters, digits, '-' and '.'";
+                        return "a host name may contain only letters, digits, '-' and "
+                               "'.'";
         return labels_problem(s);
 }
 
@@ -78,7 +81,8 @@ const char *cm_addr_parse_host(const char *s, cm_addr_t *a)
         if (strchr(s, ':')) {
                 if (inet_pton(AF_INET6, s, a->ip) != 1)
                         return "it is not a valid IPv6 address";
-                static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+                static const unsigned char mapped[12] = {0, 0, 0, 0, 0,    0,
+                                                         0, 0, 0, 0, 0xff, 0xff};
                 if (memcmp(a->ip, mapped, sizeof(mapped)) == 0) {
                         memmove(a->ip, a->ip + 12, 4);
                         memset(a->ip + 4, 0, 12);
@@ -236,13 +240,14 @@ const char *cm_addr_parse_cidr(const char *s, cm_cidr_t *c, char *fix, size_t fi
         memcpy(ip, s, (size_t)(slash - s));
         ip[slash - s] = '\0';
         if (!cm_addr_ipv4(ip, &addr))
-                return inet_pton(AF_INET6, ip, v6) == 1 ? "it is IPv6; only IPv4 is supported"
-                                                        : "its address part is not an IPv4 "
-                                                          "address";
+                return inet_pton(AF_INET6, ip, v6) == 1
+                           ? "it is IPv6; only IPv4 is supported"
+                           : "its address part is not an IPv4 "
+                             "address";
         const char *pre = slash + 1;
         size_t n = strlen(pre);
-        if (n == 0 || n > 2 || strspn(pre, "0123456789") != n || (n == 2 && pre[0] == '0') ||
-            atoi(pre) > 32)
+        if (n == 0 || n > 2 || strspn(pre, "0123456789") != n ||
+            (n == 2 && pre[0] == '0') || atoi(pre) > 32)
                 return "its prefix length must be a number 0-32";
         c->prefix = atoi(pre);
         c->mask = c->prefix == 0 ? 0 : 0xffffffffu << (32 - c->prefix);
@@ -270,9 +275,10 @@ bool cm_cidr_overlap(const cm_cidr_t *a, const cm_cidr_t *b)
 static size_t utf8_seq(const unsigned char *s)
 {
         unsigned c = s[0];
-        size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-                                            : c >= 0xf0 && c <= 0xf4   ? 4
-                                                                       : 0;
+        size_t n = c >= 0xc2 && c <= 0xdf   ? 2
+                   : c >= 0xe0 && c <= 0xef ? 3
+                   : c >= 0xf0 && c <= 0xf4 ? 4
+                                            : 0;
         for (size_t i = 1; i < n; i++)
                 if ((s[i] & 0xc0) != 0x80)
                         return 0;

@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* NULL when s is a DNS-1123 subdomain (lowercase alnum, '-', '.', labels 1-63 starting and
- * ending alnum, at most 253); otherwise why not. */
+/* NULL when s is a DNS-1123 subdomain (lowercase alnum, '-', '.', labels 1-63 starting
+ * and ending alnum, at most 253); otherwise why not. */
 const char *cm_addr_subdomain_problem(const char *s);
 /* A domain name: the same, and the last label is not all digits ("10.0.0.1"). */
 const char *cm_addr_domain_problem(const char *s);
@@ -28,7 +28,8 @@ typedef struct cm_addr_s {
 
 /* A node address: IPv4, IPv6 or an RFC 1123 host name, no port. NULL when valid. */
 const char *cm_addr_parse_host(const char *s, cm_addr_t *a);
-/* The manager's address: a host, host:port, [IPv6]:port, or a URL scheme://[user@]host[:port]
+/* The manager's address: a host, host:port, [IPv6]:port, or a URL
+ * scheme://[user@]host[:port]
  * [/path]; *a gets the host. NULL when valid. */
 const char *cm_addr_parse_manager(const char *s, cm_addr_t *a);
 bool cm_addr_equal(const cm_addr_t *a, const cm_addr_t *b);
@@ -50,8 +51,8 @@ typedef struct cm_cidr_s {
 const char *cm_addr_parse_cidr(const char *s, cm_cidr_t *c, char *fix, size_t fix_size);
 bool cm_cidr_overlap(const cm_cidr_t *a, const cm_cidr_t *b);
 
-/* s in double quotes for a message: '"', '\' and control characters escaped, invalid UTF-8
- * as \xNN, cut to 64 characters ("..."); "null" for NULL. Returns buf. */
+/* s in double quotes for a message: '"', '\' and control characters escaped, invalid
+ * UTF-8 as \xNN, cut to 64 characters ("..."); "null" for NULL. Returns buf. */
 #define CM_QUOTE_MAX  64
 #define CM_QUOTE_SIZE (CM_QUOTE_MAX * 6 + 8)
 const char *cm_addr_quote(const char *s, char *buf, size_t size);

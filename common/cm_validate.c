@@ -2,9 +2,9 @@
  * cm_validate.c - the validation rules of DESIGN §4 (and seed 000's 配置校验).
  *
  * Each rule is one static function; the table `rules` at the end lists them all with the
- * requests they apply to (create, update, import), in the order their errors are reported.
- * Every failure names the field path and quotes the offending value; secrets (the SSH key,
- * the kubeconfig) are never quoted.
+ * requests they apply to (create, update, import), in the order their errors are
+ * reported. Every failure names the field path and quotes the offending value; secrets
+ * (the SSH key, the kubeconfig) are never quoted.
  *
  * Decisions where DESIGN §4 is silent:
  * - CIDRs must be written as their network address ("10.42.0.0/16", not "10.42.1.0/16"):
@@ -31,7 +31,8 @@
 #include "cm/validate.h"
 #include "cm_addr.h"
 
-/* ---- inputs, outputs, messages --------------------------------------------------------- */
+/* ---- inputs, outputs, messages
+ * --------------------------------------------------------- */
 
 typedef struct {
         const cm_spec_t *spec;    /* create: the spec; update: NULL */
@@ -69,7 +70,8 @@ static void verr(vout_t *o, const char *field, const char *fmt, ...)
 }
 
 /* "nodes[2].roles": the path of a node's field */
-#define NODE_FIELD(buf, i, member) (snprintf((buf), sizeof(buf), "nodes[%zu]%s", (i), (member)), (buf))
+#define NODE_FIELD(buf, i, member)                                                       \
+        (snprintf((buf), sizeof(buf), "nodes[%zu]%s", (i), (member)), (buf))
 
 static bool blank(const char *s)
 {
@@ -94,7 +96,8 @@ static bool require(vout_t *o, const char *field, const char *value)
         return true;
 }
 
-/* ---- roles --------------------------------------------------------------------------- */
+/* ---- roles ---------------------------------------------------------------------------
+ */
 
 enum { ROLE_CONTROLPLANE = 1, ROLE_WORKER = 2, ROLE_ETCD = 4, ROLE_EDGE = 8 };
 
@@ -102,10 +105,10 @@ static const struct {
         const char *name;
         unsigned bit;
 } role_names[] = {
-        {"controlplane", ROLE_CONTROLPLANE},
-        {"worker", ROLE_WORKER},
-        {"etcd", ROLE_ETCD},
-        {"edge", ROLE_EDGE},
+    {"controlplane", ROLE_CONTROLPLANE},
+    {"worker", ROLE_WORKER},
+    {"etcd", ROLE_ETCD},
+    {"edge", ROLE_EDGE},
 };
 #define ROLE_COUNT (sizeof(role_names) / sizeof(role_names[0]))
 
@@ -145,7 +148,8 @@ static const char *roles_text(const cm_node_t *n, char *buf, size_t size)
         return buf;
 }
 
-/* ---- create: the cluster's own fields -------------------------------------------------- */
+/* ---- create: the cluster's own fields
+ * -------------------------------------------------- */
 
 static void rule_required_fields(const vin_t *in, vout_t *o)
 {
@@ -182,15 +186,16 @@ static void rule_manager_address_format(const vin_t *in, vout_t *o)
         cm_addr_t a;
         const char *why;
         if (!blank(m) && (why = cm_addr_parse_manager(m, &a)) != NULL)
-                verr(o, "managerAddress", "%s is not an address, host:port or URL: %s", Q(m),
-                     why);
+                verr(o, "managerAddress", "%s is not an address, host:port or URL: %s",
+                     Q(m), why);
 }
 
 static void rule_ssh_port_range(const vin_t *in, vout_t *o)
 {
         int p = in->spec->ssh_port;
         if (p < 1 || p > 65535)
-                verr(o, "sshPort", "%d is not a port number; use 1-65535 (default 22)", p);
+                verr(o, "sshPort", "%d is not a port number; use 1-65535 (default 22)",
+                     p);
 }
 
 /* A CIDR field: required, IPv4, canonical. True with *c filled when valid. */
@@ -213,16 +218,19 @@ static bool check_cidr(vout_t *o, const char *field, const char *v, const char *
 static void rule_cluster_cidr(const vin_t *in, vout_t *o)
 {
         cm_cidr_t c;
-        check_cidr(o, "clusterCidr", in->spec->cluster_cidr, CM_SPEC_DEFAULT_CLUSTER_CIDR, &c);
+        check_cidr(o, "clusterCidr", in->spec->cluster_cidr, CM_SPEC_DEFAULT_CLUSTER_CIDR,
+                   &c);
 }
 
 static void rule_service_cidr(const vin_t *in, vout_t *o)
 {
         cm_cidr_t c;
         const char *v = in->spec->service_cidr;
-        if (check_cidr(o, "serviceCidr", v, CM_SPEC_DEFAULT_SERVICE_CIDR, &c) && c.prefix < 12)
+        if (check_cidr(o, "serviceCidr", v, CM_SPEC_DEFAULT_SERVICE_CIDR, &c) &&
+            c.prefix < 12)
                 verr(o, "serviceCidr",
-                     "%s is too large; kube-apiserver accepts at most a /12 (2^20 addresses)",
+                     "%s is too large; kube-apiserver accepts at most a /12 (2^20 "
+                     "addresses)",
                      Q(v));
 }
 
@@ -233,8 +241,10 @@ static void rule_cidrs_disjoint(const vin_t *in, vout_t *o)
         if (!cm_addr_parse_cidr(in->spec->cluster_cidr, &a, f, sizeof(f)) &&
             !cm_addr_parse_cidr(in->spec->service_cidr, &b, f, sizeof(f)) &&
             cm_cidr_overlap(&a, &b))
-                verr(o, "serviceCidr", "%s overlaps clusterCidr %s; pod and service addresses "
-                     "must not overlap", Q(in->spec->service_cidr), Q(in->spec->cluster_cidr));
+                verr(o, "serviceCidr",
+                     "%s overlaps clusterCidr %s; pod and service addresses "
+                     "must not overlap",
+                     Q(in->spec->service_cidr), Q(in->spec->cluster_cidr));
 }
 
 static void rule_dns_service_ip(const vin_t *in, vout_t *o)
@@ -258,13 +268,14 @@ static void rule_dns_service_ip(const vin_t *in, vout_t *o)
                 return; /* serviceCidr's own rule reports it */
         uint32_t host = a & ~c.mask;
         if ((a & c.mask) != c.network)
-                verr(o, "clusterDNSServiceIP", "%s is not inside serviceCidr %s", Q(ip), Q(cidr));
+                verr(o, "clusterDNSServiceIP", "%s is not inside serviceCidr %s", Q(ip),
+                     Q(cidr));
         else if (c.prefix < 31 && host == 0)
-                verr(o, "clusterDNSServiceIP", "%s is the network address of serviceCidr %s",
-                     Q(ip), Q(cidr));
+                verr(o, "clusterDNSServiceIP",
+                     "%s is the network address of serviceCidr %s", Q(ip), Q(cidr));
         else if (c.prefix < 31 && host == ~c.mask)
-                verr(o, "clusterDNSServiceIP", "%s is the broadcast address of serviceCidr %s",
-                     Q(ip), Q(cidr));
+                verr(o, "clusterDNSServiceIP",
+                     "%s is the broadcast address of serviceCidr %s", Q(ip), Q(cidr));
         else if (host == 1)
                 verr(o, "clusterDNSServiceIP",
                      "%s is taken by the kubernetes API service (the first address of "
@@ -288,12 +299,15 @@ static void rule_network_plugin(const vin_t *in, vout_t *o)
 {
         const char *p = in->spec->network_plugin;
         if (blank(p))
-                verr(o, "network.plugin", "is required: flannel or calico (default flannel)");
+                verr(o, "network.plugin",
+                     "is required: flannel or calico (default flannel)");
         else if (strcmp(p, "flannel") != 0 && strcmp(p, "calico") != 0)
-                verr(o, "network.plugin", "%s is not supported; use flannel or calico", Q(p));
+                verr(o, "network.plugin", "%s is not supported; use flannel or calico",
+                     Q(p));
 }
 
-/* ---- the SSH key (DESIGN §7) ------------------------------------------------------------- */
+/* ---- the SSH key (DESIGN §7)
+ * ------------------------------------------------------------- */
 
 static void check_key(vout_t *o, const char *field, const unsigned char *key, size_t len)
 {
@@ -307,19 +321,22 @@ static void rule_ssh_key(const vin_t *in, vout_t *o)
         if (in->spec && (!in->key || in->key_len == 0))
                 verr(o, "sshKey", "is required");
         else if (in->key && in->key_len == 0)
-                verr(o, "sshKey", "is empty; give a key, or leave sshKey out to keep the "
-                                  "current one");
+                verr(o, "sshKey",
+                     "is empty; give a key, or leave sshKey out to keep the "
+                     "current one");
         else if (in->key)
                 check_key(o, "sshKey", in->key, in->key_len);
 }
 
-/* ---- nodes, one at a time ---------------------------------------------------------------- */
+/* ---- nodes, one at a time
+ * ---------------------------------------------------------------- */
 
 static void rule_nodes_present(const vin_t *in, vout_t *o)
 {
         if (in->node_count == 0)
                 verr(o, "nodes",
-                     "is required: a cluster needs at least one controlplane, one etcd and one "
+                     "is required: a cluster needs at least one controlplane, one etcd "
+                     "and one "
                      "worker node");
 }
 
@@ -332,7 +349,8 @@ static void rule_node_fields_required(const vin_t *in, vout_t *o)
                 require(o, NODE_FIELD(f, i, ".address"), n->address);
                 if (n->role_count == 0)
                         verr(o, NODE_FIELD(f, i, ".roles"),
-                             "is required: one or more of controlplane, worker, etcd, edge");
+                             "is required: one or more of controlplane, worker, etcd, "
+                             "edge");
         }
 }
 
@@ -343,8 +361,8 @@ static void rule_node_name_is_subdomain(const vin_t *in, vout_t *o)
         for (size_t i = 0; i < in->node_count; i++) {
                 const char *name = in->nodes[i].name;
                 if (!blank(name) && (why = cm_addr_subdomain_problem(name)) != NULL)
-                        verr(o, NODE_FIELD(f, i, ".name"), "%s is not a DNS-1123 subdomain: %s",
-                             Q(name), why);
+                        verr(o, NODE_FIELD(f, i, ".name"),
+                             "%s is not a DNS-1123 subdomain: %s", Q(name), why);
         }
 }
 
@@ -357,7 +375,8 @@ static void rule_node_address_format(const vin_t *in, vout_t *o)
                 const char *addr = in->nodes[i].address;
                 if (!blank(addr) && (why = cm_addr_parse_host(addr, &a)) != NULL)
                         verr(o, NODE_FIELD(f, i, ".address"),
-                             "%s is not an IPv4/IPv6 address or host name: %s", Q(addr), why);
+                             "%s is not an IPv4/IPv6 address or host name: %s", Q(addr),
+                             why);
         }
 }
 
@@ -370,7 +389,8 @@ static void rule_node_roles_known(const vin_t *in, vout_t *o)
                         if (role_bit(n->roles[r]))
                                 continue;
                         snprintf(f, sizeof(f), "nodes[%zu].roles[%zu]", i, r);
-                        verr(o, f, "%s is not a role; use controlplane, worker, etcd or edge",
+                        verr(o, f,
+                             "%s is not a role; use controlplane, worker, etcd or edge",
                              Q(n->roles[r]));
                 }
         }
@@ -402,7 +422,8 @@ static void rule_node_roles_exclusive(const vin_t *in, vout_t *o)
                 unsigned bits = node_roles(&in->nodes[i], NULL);
                 if ((bits & ROLE_CONTROLPLANE) && (bits & ROLE_WORKER))
                         verr(o, NODE_FIELD(f, i, ".roles"),
-                             "\"controlplane\" and \"worker\" exclude each other; a node is one "
+                             "\"controlplane\" and \"worker\" exclude each other; a node "
+                             "is one "
                              "or the other");
         }
 }
@@ -421,21 +442,25 @@ static void rule_node_roles_not_alone(const vin_t *in, vout_t *o)
                                                          : NULL;
                 if (alone)
                         verr(o, NODE_FIELD(f, i, ".roles"),
-                             "%s stand alone; a node must be controlplane or worker", alone);
+                             "%s stand alone; a node must be controlplane or worker",
+                             alone);
         }
 }
 
-/* ---- nodes, together ------------------------------------------------------------------- */
+/* ---- nodes, together
+ * ------------------------------------------------------------------- */
 
 static void rule_nodes_unique_address(const vin_t *in, vout_t *o)
 {
         char f[48];
         for (size_t i = 1; i < in->node_count; i++) {
                 for (size_t j = 0; j < i; j++) {
-                        if (!cm_addr_same_host(in->nodes[i].address, in->nodes[j].address))
+                        if (!cm_addr_same_host(in->nodes[i].address,
+                                               in->nodes[j].address))
                                 continue;
                         verr(o, NODE_FIELD(f, i, ".address"),
-                             "%s is also the address of nodes[%zu]", Q(in->nodes[i].address), j);
+                             "%s is also the address of nodes[%zu]",
+                             Q(in->nodes[i].address), j);
                         break;
                 }
         }
@@ -449,8 +474,8 @@ static void rule_nodes_unique_name(const vin_t *in, vout_t *o)
                         const char *a = in->nodes[i].name, *b = in->nodes[j].name;
                         if (blank(a) || !b || strcmp(a, b) != 0)
                                 continue;
-                        verr(o, NODE_FIELD(f, i, ".name"), "%s is also the name of nodes[%zu]",
-                             Q(a), j);
+                        verr(o, NODE_FIELD(f, i, ".name"),
+                             "%s is also the name of nodes[%zu]", Q(a), j);
                         break;
                 }
         }
@@ -479,14 +504,17 @@ static void rule_nodes_not_manager(const vin_t *in, vout_t *o)
                 return;
         for (size_t i = 0; i < in->node_count; i++) {
                 cm_addr_t a;
-                if (in->nodes[i].address && !cm_addr_parse_host(in->nodes[i].address, &a) &&
+                if (in->nodes[i].address &&
+                    !cm_addr_parse_host(in->nodes[i].address, &a) &&
                     cm_addr_equal(&a, &m))
                         verr(o, NODE_FIELD(f, i, ".address"),
-                             "%s is the manager itself (managerAddress)", Q(in->nodes[i].address));
+                             "%s is the manager itself (managerAddress)",
+                             Q(in->nodes[i].address));
         }
 }
 
-/* ---- update: against the current spec ------------------------------------------------- */
+/* ---- update: against the current spec -------------------------------------------------
+ */
 
 /* The index in list of the node at the same address as node, or -1. */
 static long find_by_address(const cm_node_t *list, size_t count, const cm_node_t *node)
@@ -506,7 +534,8 @@ static void rule_update_keeps_controlplane_and_etcd(const vin_t *in, vout_t *o)
                 if (!bits || find_by_address(in->nodes, in->node_count, n) >= 0)
                         continue;
                 verr(o, "nodes",
-                     "%s node %s (address %s) of the current cluster is missing; controlplane and "
+                     "%s node %s (address %s) of the current cluster is missing; "
+                     "controlplane and "
                      "etcd nodes can be added, never removed",
                      bits == (ROLE_CONTROLPLANE | ROLE_ETCD) ? "controlplane and etcd"
                      : bits == ROLE_CONTROLPLANE             ? "controlplane"
@@ -521,27 +550,32 @@ static void rule_update_keeps_name_and_roles(const vin_t *in, vout_t *o)
         char f[48], now[256], was[256];
         for (size_t i = 0; i < in->node_count; i++) {
                 const cm_node_t *n = &in->nodes[i];
-                long j = blank(n->address) ? -1 : find_by_address(cur->nodes, cur->node_count, n);
+                long j = blank(n->address)
+                             ? -1
+                             : find_by_address(cur->nodes, cur->node_count, n);
                 if (j < 0)
                         continue;
                 const cm_node_t *c = &cur->nodes[j];
-                if (n->name && c->name && strcmp(n->name, c->name) != 0 && !blank(n->name))
-                        verr(o, NODE_FIELD(f, i, ".name"),
-                             "%s differs from %s, the name of the existing node at %s; an "
-                             "existing node keeps its name",
-                             Q(n->name), Q(c->name), Q(c->address));
+                if (n->name && c->name && strcmp(n->name, c->name) != 0 &&
+                    !blank(n->name))
+                        verr(
+                            o, NODE_FIELD(f, i, ".name"),
+                            "%s differs from %s, the name of the existing node at %s; an "
+                            "existing node keeps its name",
+                            Q(n->name), Q(c->name), Q(c->address));
                 bool unk_n, unk_c;
                 unsigned rn = node_roles(n, &unk_n), rc = node_roles(c, &unk_c);
                 if (rn != rc && !unk_n && n->role_count > 0)
                         verr(o, NODE_FIELD(f, i, ".roles"),
                              "%s differs from %s, the roles of the existing node %s; an "
                              "existing node keeps its roles",
-                             roles_text(n, now, sizeof(now)), roles_text(c, was, sizeof(was)),
-                             Q(c->name));
+                             roles_text(n, now, sizeof(now)),
+                             roles_text(c, was, sizeof(was)), Q(c->name));
         }
 }
 
-/* ---- import ------------------------------------------------------------------------- */
+/* ---- import -------------------------------------------------------------------------
+ */
 
 static void rule_import_kubeconfig(const vin_t *in, vout_t *o)
 {
@@ -549,7 +583,8 @@ static void rule_import_kubeconfig(const vin_t *in, vout_t *o)
                 verr(o, "kubeconfig", "is required");
 }
 
-/* ---- the rules -------------------------------------------------------------------------- */
+/* ---- the rules
+ * -------------------------------------------------------------------------- */
 
 enum { CREATE = 1, UPDATE = 2, IMPORT = 4 };
 
@@ -558,38 +593,40 @@ static const struct {
         unsigned on;
         void (*check)(const vin_t *, vout_t *);
 } rules[] = {
-        {"name, sshUser, managerAddress, clusterDomain non-empty", CREATE, rule_required_fields},
-        {"import: name non-empty", IMPORT, rule_import_name_required},
-        {"name: DNS-1123 subdomain", CREATE | IMPORT, rule_name_is_subdomain},
-        {"clusterDomain: domain name", CREATE, rule_cluster_domain_is_domain},
-        {"managerAddress: address, host:port or URL", CREATE, rule_manager_address_format},
-        {"sshKey: unencrypted ed25519/ECDSA, OpenSSH or PEM", CREATE | UPDATE, rule_ssh_key},
-        {"sshPort 1-65535", CREATE, rule_ssh_port_range},
-        {"clusterCidr: IPv4 CIDR", CREATE, rule_cluster_cidr},
-        {"serviceCidr: IPv4 CIDR, at most /12", CREATE, rule_service_cidr},
-        {"clusterCidr and serviceCidr disjoint", CREATE, rule_cidrs_disjoint},
-        {"clusterDNSServiceIP: IPv4 inside serviceCidr", CREATE, rule_dns_service_ip},
-        {"clusterUpstreamDNS: IPv4 list", CREATE, rule_upstream_dns},
-        {"network.plugin: flannel or calico", CREATE, rule_network_plugin},
-        {"nodes non-empty", CREATE | UPDATE, rule_nodes_present},
-        {"node name, address, roles non-empty", CREATE | UPDATE, rule_node_fields_required},
-        {"node name: DNS-1123 subdomain", CREATE | UPDATE, rule_node_name_is_subdomain},
-        {"node address: IP or host name", CREATE | UPDATE, rule_node_address_format},
-        {"roles from controlplane, worker, etcd, edge", CREATE | UPDATE, rule_node_roles_known},
-        {"no duplicate role", CREATE | UPDATE, rule_node_roles_unique},
-        {"controlplane and worker exclude each other", CREATE | UPDATE,
-         rule_node_roles_exclusive},
-        {"etcd and edge cannot stand alone", CREATE | UPDATE, rule_node_roles_not_alone},
-        {"no two nodes with the same address", CREATE | UPDATE, rule_nodes_unique_address},
-        {"no two nodes with the same name", CREATE | UPDATE, rule_nodes_unique_name},
-        {"one controlplane, one etcd, one worker at least", CREATE | UPDATE,
-         rule_nodes_role_counts},
-        {"no node is the manager itself", CREATE | UPDATE, rule_nodes_not_manager},
-        {"update: controlplane and etcd nodes never removed", UPDATE,
-         rule_update_keeps_controlplane_and_etcd},
-        {"update: an existing node keeps its name and roles", UPDATE,
-         rule_update_keeps_name_and_roles},
-        {"import: kubeconfig non-empty", IMPORT, rule_import_kubeconfig},
+    {"name, sshUser, managerAddress, clusterDomain non-empty", CREATE,
+     rule_required_fields},
+    {"import: name non-empty", IMPORT, rule_import_name_required},
+    {"name: DNS-1123 subdomain", CREATE | IMPORT, rule_name_is_subdomain},
+    {"clusterDomain: domain name", CREATE, rule_cluster_domain_is_domain},
+    {"managerAddress: address, host:port or URL", CREATE, rule_manager_address_format},
+    {"sshKey: unencrypted ed25519/ECDSA, OpenSSH or PEM", CREATE | UPDATE, rule_ssh_key},
+    {"sshPort 1-65535", CREATE, rule_ssh_port_range},
+    {"clusterCidr: IPv4 CIDR", CREATE, rule_cluster_cidr},
+    {"serviceCidr: IPv4 CIDR, at most /12", CREATE, rule_service_cidr},
+    {"clusterCidr and serviceCidr disjoint", CREATE, rule_cidrs_disjoint},
+    {"clusterDNSServiceIP: IPv4 inside serviceCidr", CREATE, rule_dns_service_ip},
+    {"clusterUpstreamDNS: IPv4 list", CREATE, rule_upstream_dns},
+    {"network.plugin: flannel or calico", CREATE, rule_network_plugin},
+    {"nodes non-empty", CREATE | UPDATE, rule_nodes_present},
+    {"node name, address, roles non-empty", CREATE | UPDATE, rule_node_fields_required},
+    {"node name: DNS-1123 subdomain", CREATE | UPDATE, rule_node_name_is_subdomain},
+    {"node address: IP or host name", CREATE | UPDATE, rule_node_address_format},
+    {"roles from controlplane, worker, etcd, edge", CREATE | UPDATE,
+     rule_node_roles_known},
+    {"no duplicate role", CREATE | UPDATE, rule_node_roles_unique},
+    {"controlplane and worker exclude each other", CREATE | UPDATE,
+     rule_node_roles_exclusive},
+    {"etcd and edge cannot stand alone", CREATE | UPDATE, rule_node_roles_not_alone},
+    {"no two nodes with the same address", CREATE | UPDATE, rule_nodes_unique_address},
+    {"no two nodes with the same name", CREATE | UPDATE, rule_nodes_unique_name},
+    {"one controlplane, one etcd, one worker at least", CREATE | UPDATE,
+     rule_nodes_role_counts},
+    {"no node is the manager itself", CREATE | UPDATE, rule_nodes_not_manager},
+    {"update: controlplane and etcd nodes never removed", UPDATE,
+     rule_update_keeps_controlplane_and_etcd},
+    {"update: an existing node keeps its name and roles", UPDATE,
+     rule_update_keeps_name_and_roles},
+    {"import: kubeconfig non-empty", IMPORT, rule_import_kubeconfig},
 };
 
 static int run(unsigned on, const vin_t *in, cm_field_errors_t *errs)
@@ -601,8 +638,8 @@ static int run(unsigned on, const vin_t *in, cm_field_errors_t *errs)
         return o.found;
 }
 
-int cm_validate_create(const cm_spec_t *spec, const unsigned char *ssh_key, size_t ssh_key_len,
-                       cm_field_errors_t *errs)
+int cm_validate_create(const cm_spec_t *spec, const unsigned char *ssh_key,
+                       size_t ssh_key_len, cm_field_errors_t *errs)
 {
         vin_t in = {.spec = spec,
                     .nodes = spec->nodes,
@@ -613,9 +650,9 @@ int cm_validate_create(const cm_spec_t *spec, const unsigned char *ssh_key, size
         return run(CREATE, &in, errs);
 }
 
-int cm_validate_update(const cm_spec_t *current, const cm_node_t *nodes, size_t node_count,
-                       const unsigned char *ssh_key, size_t ssh_key_len,
-                       cm_field_errors_t *errs)
+int cm_validate_update(const cm_spec_t *current, const cm_node_t *nodes,
+                       size_t node_count, const unsigned char *ssh_key,
+                       size_t ssh_key_len, cm_field_errors_t *errs)
 {
         vin_t in = {.current = current,
                     .nodes = nodes,

@@ -44,8 +44,9 @@ static void spec_from(cm_spec_t *spec, const char *patch)
         json_t *p = jload(patch ? patch : "{}");
         cm_field_errors_t errs = {0};
         ck_assert_int_eq(json_object_update(base, p), 0);
-        ck_assert_msg(cm_spec_from_json(spec, base, &errs) == 0, "patch %s: %s: %s", patch,
-                      errs.count ? errs.items[0].field : "", errs.count ? errs.items[0].message : "");
+        ck_assert_msg(cm_spec_from_json(spec, base, &errs) == 0, "patch %s: %s: %s",
+                      patch, errs.count ? errs.items[0].field : "",
+                      errs.count ? errs.items[0].message : "");
         json_decref(base);
         json_decref(p);
 }
@@ -75,13 +76,14 @@ static void assert_errors(int n, const cm_field_errors_t *errs, const char *expe
                           const char *what)
 {
         char *got = joined(errs);
-        ck_assert_msg(strcmp(got, expect) == 0, "%s:\n  expected: %s\n  got:      %s", what,
-                      expect, got);
+        ck_assert_msg(strcmp(got, expect) == 0, "%s:\n  expected: %s\n  got:      %s",
+                      what, expect, got);
         ck_assert_int_eq(n, (int)errs->count);
         free(got);
 }
 
-/* ---- create: one change from the valid spec, and every error it causes --------------- */
+/* ---- create: one change from the valid spec, and every error it causes ---------------
+ */
 
 typedef struct {
         const char *patch;
@@ -96,7 +98,8 @@ static const ccase_t create_cases[] = {
     {"{'managerAddress':'[fd00::64]:443'}", ""},
     {"{'managerAddress':'fd00::64'}", ""},
     {"{'managerAddress':'http://admin@[fd00::64]:80/'}", ""},
-    {"{'sshPort':65535,'network':{'plugin':'calico'},'clusterUpstreamDNS':['8.8.8.8','1.1.1.1'],"
+    {"{'sshPort':65535,'network':{'plugin':'calico'},'clusterUpstreamDNS':['8.8.8.8','1."
+     "1.1.1'],"
      "'clusterCidr':'172.16.0.0/12','serviceCidr':'192.168.0.0/16','clusterDNSServiceIP':"
      "'192.168.0.10'}",
      ""},
@@ -112,77 +115,95 @@ static const ccase_t create_cases[] = {
     {"{'managerAddress':null}", "managerAddress: is required"},
     {"{'clusterDomain':''}", "clusterDomain: is required"},
     /* name: DNS-1123 subdomain */
-    {"{'name':'Prod'}",
-     "name: \"Prod\" is not a DNS-1123 subdomain: it has uppercase letters; use lowercase"},
-    {"{'name':'prod_1'}", "name: \"prod_1\" is not a DNS-1123 subdomain: it may contain only "
-                          "lowercase letters, digits, '-' and '.'"},
-    {"{'name':'-prod'}", "name: \"-prod\" is not a DNS-1123 subdomain: each label must start "
-                         "and end with a letter or digit"},
-    {"{'name':'prod..eu'}", "name: \"prod..eu\" is not a DNS-1123 subdomain: it has an empty "
-                            "label (a leading, trailing or doubled '.')"},
+    {"{'name':'Prod'}", "name: \"Prod\" is not a DNS-1123 subdomain: it has uppercase "
+                        "letters; use lowercase"},
+    {"{'name':'prod_1'}",
+     "name: \"prod_1\" is not a DNS-1123 subdomain: it may contain only "
+     "lowercase letters, digits, '-' and '.'"},
+    {"{'name':'-prod'}",
+     "name: \"-prod\" is not a DNS-1123 subdomain: each label must start "
+     "and end with a letter or digit"},
+    {"{'name':'prod..eu'}",
+     "name: \"prod..eu\" is not a DNS-1123 subdomain: it has an empty "
+     "label (a leading, trailing or doubled '.')"},
     {"{'name':'a234567890123456789012345678901234567890123456789012345678901234.eu'}",
-     "name: \"a234567890123456789012345678901234567890123456789012345678901234...\" is not a "
+     "name: \"a234567890123456789012345678901234567890123456789012345678901234...\" is "
+     "not a "
      "DNS-1123 subdomain: it has a label longer than 63 characters"},
     /* clusterDomain */
     {"{'clusterDomain':'cluster.local.'}",
      "clusterDomain: \"cluster.local.\" is not a domain name: it has an empty label (a "
      "leading, trailing or doubled '.')"},
-    {"{'clusterDomain':'10.0.0.1'}",
-     "clusterDomain: \"10.0.0.1\" is not a domain name: its last label must not be all digits"},
-    {"{'clusterDomain':'Cluster.Local'}", "clusterDomain: \"Cluster.Local\" is not a domain "
-                                          "name: it has uppercase letters; use lowercase"},
+    {"{'clusterDomain':'10.0.0.1'}", "clusterDomain: \"10.0.0.1\" is not a domain name: "
+                                     "its last label must not be all digits"},
+    {"{'clusterDomain':'Cluster.Local'}",
+     "clusterDomain: \"Cluster.Local\" is not a domain "
+     "name: it has uppercase letters; use lowercase"},
     /* managerAddress */
     {"{'managerAddress':'http://'}",
      "managerAddress: \"http://\" is not an address, host:port or URL: it has no host"},
-    {"{'managerAddress':'10.0.0.100:0'}", "managerAddress: \"10.0.0.100:0\" is not an address, "
-                                          "host:port or URL: its port must be a number 1-65535"},
+    {"{'managerAddress':'10.0.0.100:0'}",
+     "managerAddress: \"10.0.0.100:0\" is not an address, "
+     "host:port or URL: its port must be a number 1-65535"},
     {"{'managerAddress':'10.0.0.100:65536'}",
-     "managerAddress: \"10.0.0.100:65536\" is not an address, host:port or URL: its port must "
+     "managerAddress: \"10.0.0.100:65536\" is not an address, host:port or URL: its port "
+     "must "
      "be a number 1-65535"},
     {"{'managerAddress':'manager/ui'}",
-     "managerAddress: \"manager/ui\" is not an address, host:port or URL: it has a path or "
+     "managerAddress: \"manager/ui\" is not an address, host:port or URL: it has a path "
+     "or "
      "user but no scheme (e.g. \"https://host:port/\")"},
     {"{'managerAddress':'[fd00::64'}", "managerAddress: \"[fd00::64\" is not an address, "
                                        "host:port or URL: it has an unclosed '['"},
     {"{'managerAddress':'http://fd00::64:80/'}",
-     "managerAddress: \"http://fd00::64:80/\" is not an address, host:port or URL: an IPv6 "
+     "managerAddress: \"http://fd00::64:80/\" is not an address, host:port or URL: an "
+     "IPv6 "
      "address in a URL goes inside '[' ']'"},
-    {"{'managerAddress':'10.0.0.300'}", "managerAddress: \"10.0.0.300\" is not an address, "
-                                        "host:port or URL: it is not a valid IPv4 address"},
+    {"{'managerAddress':'10.0.0.300'}",
+     "managerAddress: \"10.0.0.300\" is not an address, "
+     "host:port or URL: it is not a valid IPv4 address"},
     /* sshPort */
     {"{'sshPort':0}", "sshPort: 0 is not a port number; use 1-65535 (default 22)"},
-    {"{'sshPort':65536}", "sshPort: 65536 is not a port number; use 1-65535 (default 22)"},
+    {"{'sshPort':65536}",
+     "sshPort: 65536 is not a port number; use 1-65535 (default 22)"},
     /* CIDRs: IPv4, canonical network address required */
     {"{'clusterCidr':'10.42.1.0/16'}",
      "clusterCidr: \"10.42.1.0/16\" has host bits set; did you mean \"10.42.0.0/16\"?"},
-    {"{'clusterCidr':'10.42.0.0'}", "clusterCidr: \"10.42.0.0\" is not an IPv4 CIDR: it has no "
-                                    "\"/prefix\" (e.g. \"10.42.0.0/16\")"},
-    {"{'clusterCidr':'10.42.0.0/33'}", "clusterCidr: \"10.42.0.0/33\" is not an IPv4 CIDR: its "
-                                       "prefix length must be a number 0-32"},
-    {"{'clusterCidr':'fd00:42::/56'}",
-     "clusterCidr: \"fd00:42::/56\" is not an IPv4 CIDR: it is IPv6; only IPv4 is supported"},
+    {"{'clusterCidr':'10.42.0.0'}",
+     "clusterCidr: \"10.42.0.0\" is not an IPv4 CIDR: it has no "
+     "\"/prefix\" (e.g. \"10.42.0.0/16\")"},
+    {"{'clusterCidr':'10.42.0.0/33'}",
+     "clusterCidr: \"10.42.0.0/33\" is not an IPv4 CIDR: its "
+     "prefix length must be a number 0-32"},
+    {"{'clusterCidr':'fd00:42::/56'}", "clusterCidr: \"fd00:42::/56\" is not an IPv4 "
+                                       "CIDR: it is IPv6; only IPv4 is supported"},
     {"{'clusterCidr':''}",
      "clusterCidr: is required (leave it out for the default \"10.42.0.0/16\")"},
-    {"{'serviceCidr':'10.43.0.256/16'}", "serviceCidr: \"10.43.0.256/16\" is not an IPv4 CIDR: "
-                                         "its address part is not an IPv4 address"},
+    {"{'serviceCidr':'10.43.0.256/16'}",
+     "serviceCidr: \"10.43.0.256/16\" is not an IPv4 CIDR: "
+     "its address part is not an IPv4 address"},
     {"{'serviceCidr':'10.0.0.0/8','clusterDNSServiceIP':'10.0.0.10','clusterCidr':"
      "'192.168.0.0/16'}",
-     "serviceCidr: \"10.0.0.0/8\" is too large; kube-apiserver accepts at most a /12 (2^20 "
+     "serviceCidr: \"10.0.0.0/8\" is too large; kube-apiserver accepts at most a /12 "
+     "(2^20 "
      "addresses)"},
-    {"{'clusterCidr':'10.42.0.0/15'}", "serviceCidr: \"10.43.0.0/16\" overlaps clusterCidr "
-                                       "\"10.42.0.0/15\"; pod and service addresses must not "
-                                       "overlap"},
+    {"{'clusterCidr':'10.42.0.0/15'}",
+     "serviceCidr: \"10.43.0.0/16\" overlaps clusterCidr "
+     "\"10.42.0.0/15\"; pod and service addresses must not "
+     "overlap"},
     /* clusterDNSServiceIP */
     {"{'clusterDNSServiceIP':'10.44.0.10'}",
      "clusterDNSServiceIP: \"10.44.0.10\" is not inside serviceCidr \"10.43.0.0/16\""},
     {"{'clusterDNSServiceIP':'10.43.0.0'}",
-     "clusterDNSServiceIP: \"10.43.0.0\" is the network address of serviceCidr \"10.43.0.0/16\""},
-    {"{'clusterDNSServiceIP':'10.43.255.255'}", "clusterDNSServiceIP: \"10.43.255.255\" is the "
-                                                "broadcast address of serviceCidr "
-                                                "\"10.43.0.0/16\""},
-    {"{'clusterDNSServiceIP':'10.43.0.1'}",
-     "clusterDNSServiceIP: \"10.43.0.1\" is taken by the kubernetes API service (the first "
-     "address of serviceCidr \"10.43.0.0/16\")"},
+     "clusterDNSServiceIP: \"10.43.0.0\" is the network address of serviceCidr "
+     "\"10.43.0.0/16\""},
+    {"{'clusterDNSServiceIP':'10.43.255.255'}",
+     "clusterDNSServiceIP: \"10.43.255.255\" is the "
+     "broadcast address of serviceCidr "
+     "\"10.43.0.0/16\""},
+    {"{'clusterDNSServiceIP':'10.43.0.1'}", "clusterDNSServiceIP: \"10.43.0.1\" is taken "
+                                            "by the kubernetes API service (the first "
+                                            "address of serviceCidr \"10.43.0.0/16\")"},
     {"{'clusterDNSServiceIP':'10.43.0.010'}",
      "clusterDNSServiceIP: \"10.43.0.010\" is not an IPv4 address"},
     {"{'clusterDNSServiceIP':' '}",
@@ -197,8 +218,9 @@ static const ccase_t create_cases[] = {
     {"{'network':{'plugin':''}}",
      "network.plugin: is required: flannel or calico (default flannel)"},
     /* nodes */
-    {"{'nodes':[]}", "nodes: is required: a cluster needs at least one controlplane, one etcd "
-                     "and one worker node"},
+    {"{'nodes':[]}",
+     "nodes: is required: a cluster needs at least one controlplane, one etcd "
+     "and one worker node"},
     {"{'nodes':[{'name':'m1','address':'10.0.0.1','roles':['controlplane','etcd']},"
      "{'name':'','address':' ','roles':[]}]}",
      "nodes[1].name: is required\n"
@@ -207,40 +229,52 @@ static const ccase_t create_cases[] = {
      "nodes: at least one worker node is required"},
     {"{'nodes':[{'name':'Master_1','address':'10.0.0.1','roles':['controlplane','etcd']},"
      "{'name':'w1','address':'10.0.0.2','roles':['worker']}]}",
-     "nodes[0].name: \"Master_1\" is not a DNS-1123 subdomain: it has uppercase letters; use "
+     "nodes[0].name: \"Master_1\" is not a DNS-1123 subdomain: it has uppercase letters; "
+     "use "
      "lowercase"},
     {"{'nodes':[{'name':'m1','address':'10.0.0.256','roles':['controlplane','etcd']},"
      "{'name':'w1','address':'node_2.lan','roles':['worker']},"
      "{'name':'w2','address':'fd00::zz','roles':['worker']},"
      "{'name':'w3','address':' 10.0.0.4','roles':['worker']}]}",
-     "nodes[0].address: \"10.0.0.256\" is not an IPv4/IPv6 address or host name: it is not a "
+     "nodes[0].address: \"10.0.0.256\" is not an IPv4/IPv6 address or host name: it is "
+     "not a "
      "valid IPv4 address\n"
-     "nodes[1].address: \"node_2.lan\" is not an IPv4/IPv6 address or host name: a host name "
+     "nodes[1].address: \"node_2.lan\" is not an IPv4/IPv6 address or host name: a host "
+     "name "
      "may contain only letters, digits, '-' and '.'\n"
-     "nodes[2].address: \"fd00::zz\" is not an IPv4/IPv6 address or host name: it is not a "
+     "nodes[2].address: \"fd00::zz\" is not an IPv4/IPv6 address or host name: it is not "
+     "a "
      "valid IPv6 address\n"
-     "nodes[3].address: \" 10.0.0.4\" is not an IPv4/IPv6 address or host name: a host name "
+     "nodes[3].address: \" 10.0.0.4\" is not an IPv4/IPv6 address or host name: a host "
+     "name "
      "may contain only letters, digits, '-' and '.'"},
     /* roles */
     {"{'nodes':[{'name':'m1','address':'10.0.0.1','roles':['controlplane','etcd']},"
      "{'name':'w1','address':'10.0.0.2','roles':['worker','master']}]}",
-     "nodes[1].roles[1]: \"master\" is not a role; use controlplane, worker, etcd or edge"},
-    {"{'nodes':[{'name':'m1','address':'10.0.0.1','roles':['controlplane','etcd','etcd']},"
+     "nodes[1].roles[1]: \"master\" is not a role; use controlplane, worker, etcd or "
+     "edge"},
+    {"{'nodes':[{'name':'m1','address':'10.0.0.1','roles':['controlplane','etcd','etcd']}"
+     ","
      "{'name':'w1','address':'10.0.0.2','roles':['worker']}]}",
      "nodes[0].roles[2]: \"etcd\" is listed twice (also roles[1])"},
-    {"{'nodes':[{'name':'m1','address':'10.0.0.1','roles':['controlplane','etcd','worker']}]}",
-     "nodes[0].roles: \"controlplane\" and \"worker\" exclude each other; a node is one or the "
+    {"{'nodes':[{'name':'m1','address':'10.0.0.1','roles':['controlplane','etcd','worker'"
+     "]}]}",
+     "nodes[0].roles: \"controlplane\" and \"worker\" exclude each other; a node is one "
+     "or the "
      "other"},
     {"{'nodes':[{'name':'m1','address':'10.0.0.1','roles':['controlplane']},"
      "{'name':'w1','address':'10.0.0.2','roles':['worker']},"
      "{'name':'e1','address':'10.0.0.3','roles':['etcd']}]}",
-     "nodes[2].roles: \"etcd\" cannot stand alone; a node must be controlplane or worker"},
+     "nodes[2].roles: \"etcd\" cannot stand alone; a node must be controlplane or "
+     "worker"},
     {"{'nodes':[{'name':'m1','address':'10.0.0.1','roles':['controlplane','etcd']},"
      "{'name':'w1','address':'10.0.0.2','roles':['worker']},"
      "{'name':'x1','address':'10.0.0.3','roles':['edge']},"
      "{'name':'x2','address':'10.0.0.4','roles':['edge','etcd']}]}",
-     "nodes[2].roles: \"edge\" cannot stand alone; a node must be controlplane or worker\n"
-     "nodes[3].roles: \"etcd\" and \"edge\" cannot stand alone; a node must be controlplane or "
+     "nodes[2].roles: \"edge\" cannot stand alone; a node must be controlplane or "
+     "worker\n"
+     "nodes[3].roles: \"etcd\" and \"edge\" cannot stand alone; a node must be "
+     "controlplane or "
      "worker"},
     /* duplicates */
     {"{'nodes':[{'name':'m1','address':'10.0.0.5','roles':['controlplane','etcd']},"
@@ -297,20 +331,21 @@ START_TEST(create_ssh_key_rule)
         cm_spec_t spec;
         cm_field_errors_t errs = {0};
         spec_from(&spec, NULL);
-        assert_errors(cm_validate_create(&spec, NULL, 0, &errs), &errs, "sshKey: is required",
-                      "no key");
+        assert_errors(cm_validate_create(&spec, NULL, 0, &errs), &errs,
+                      "sshKey: is required", "no key");
         cm_field_errors_clear(&errs);
-        assert_errors(cm_validate_create(&spec, (const unsigned char *)"", 0, &errs), &errs,
-                      "sshKey: is required", "empty key");
+        assert_errors(cm_validate_create(&spec, (const unsigned char *)"", 0, &errs),
+                      &errs, "sshKey: is required", "empty key");
         cm_field_errors_clear(&errs);
-        assert_errors(cm_validate_create(&spec, (const unsigned char *)" \n", 2, &errs), &errs,
-                      "sshKey: the key is empty", "blank key");
+        assert_errors(cm_validate_create(&spec, (const unsigned char *)" \n", 2, &errs),
+                      &errs, "sshKey: the key is empty", "blank key");
         cm_field_errors_clear(&errs);
-        assert_errors(cm_validate_create(&spec, g_rsa_key, g_rsa_key_len, &errs), &errs,
-                      "sshKey: RSA keys are refused: Debian 12's libssh2 1.10 signs RSA user "
-                      "keys only with ssh-rsa (SHA-1), which OpenSSH 8.8 and later refuse by "
-                      "default; use an ed25519 (ssh-keygen -t ed25519) or ECDSA key",
-                      "rsa key");
+        assert_errors(
+            cm_validate_create(&spec, g_rsa_key, g_rsa_key_len, &errs), &errs,
+            "sshKey: RSA keys are refused: Debian 12's libssh2 1.10 signs RSA user "
+            "keys only with ssh-rsa (SHA-1), which OpenSSH 8.8 and later refuse by "
+            "default; use an ed25519 (ssh-keygen -t ed25519) or ECDSA key",
+            "rsa key");
         cm_field_errors_clear(&errs);
         cm_spec_destroy(&spec);
 }
@@ -320,25 +355,31 @@ START_TEST(create_collects_every_error)
 {
         cm_spec_t spec;
         cm_field_errors_t errs = {0};
-        spec_from(&spec, "{'name':'Bad Name','sshUser':'','sshPort':0,'clusterCidr':"
-                         "'10.42.0.1/16','clusterDNSServiceIP':'10.44.0.10','network':"
-                         "{'plugin':'weave'},'managerAddress':'10.0.0.2','nodes':["
-                         "{'name':'m1','address':'10.0.0.1','roles':['controlplane','worker']},"
-                         "{'name':'m1','address':'10.0.0.2','roles':['etcd']}]}");
+        spec_from(&spec,
+                  "{'name':'Bad Name','sshUser':'','sshPort':0,'clusterCidr':"
+                  "'10.42.0.1/16','clusterDNSServiceIP':'10.44.0.10','network':"
+                  "{'plugin':'weave'},'managerAddress':'10.0.0.2','nodes':["
+                  "{'name':'m1','address':'10.0.0.1','roles':['controlplane','worker']},"
+                  "{'name':'m1','address':'10.0.0.2','roles':['etcd']}]}");
         int n = cm_validate_create(&spec, NULL, 0, &errs);
         assert_errors(
             n, &errs,
             "sshUser: is required\n"
-            "name: \"Bad Name\" is not a DNS-1123 subdomain: it has uppercase letters; use "
+            "name: \"Bad Name\" is not a DNS-1123 subdomain: it has uppercase letters; "
+            "use "
             "lowercase\n"
             "sshKey: is required\n"
             "sshPort: 0 is not a port number; use 1-65535 (default 22)\n"
-            "clusterCidr: \"10.42.0.1/16\" has host bits set; did you mean \"10.42.0.0/16\"?\n"
-            "clusterDNSServiceIP: \"10.44.0.10\" is not inside serviceCidr \"10.43.0.0/16\"\n"
+            "clusterCidr: \"10.42.0.1/16\" has host bits set; did you mean "
+            "\"10.42.0.0/16\"?\n"
+            "clusterDNSServiceIP: \"10.44.0.10\" is not inside serviceCidr "
+            "\"10.43.0.0/16\"\n"
             "network.plugin: \"weave\" is not supported; use flannel or calico\n"
-            "nodes[0].roles: \"controlplane\" and \"worker\" exclude each other; a node is one "
+            "nodes[0].roles: \"controlplane\" and \"worker\" exclude each other; a node "
+            "is one "
             "or the other\n"
-            "nodes[1].roles: \"etcd\" cannot stand alone; a node must be controlplane or worker\n"
+            "nodes[1].roles: \"etcd\" cannot stand alone; a node must be controlplane or "
+            "worker\n"
             "nodes[1].name: \"m1\" is also the name of nodes[0]\n"
             "nodes[1].address: \"10.0.0.2\" is the manager itself (managerAddress)",
             "many errors");
@@ -356,9 +397,10 @@ START_TEST(messages_quote_values_safely)
         free(spec.name);
         spec.name = strdup("pr\"od\xff\x01\xc3\xa9");
         ck_assert_int_eq(cm_validate_create(&spec, g_key, g_key_len, &errs), 1);
-        ck_assert_str_eq(errs.items[0].message,
-                         "\"pr\\\"od\\xff\\u0001\xc3\xa9\" is not a DNS-1123 subdomain: it may "
-                         "contain only lowercase letters, digits, '-' and '.'");
+        ck_assert_str_eq(
+            errs.items[0].message,
+            "\"pr\\\"od\\xff\\u0001\xc3\xa9\" is not a DNS-1123 subdomain: it may "
+            "contain only lowercase letters, digits, '-' and '.'");
         json_t *j = cm_field_errors_to_json(&errs); /* the message is valid UTF-8 */
         ck_assert_ptr_nonnull(j);
         json_decref(j);
@@ -369,26 +411,29 @@ END_TEST
 
 START_TEST(null_strings_are_missing)
 {
-        cm_spec_t spec = {0}; /* as a spec decoded from Avro could be: every string NULL */
+        cm_spec_t spec = {
+            0}; /* as a spec decoded from Avro could be: every string NULL */
         cm_field_errors_t errs = {0};
         int n = cm_validate_create(&spec, g_key, g_key_len, &errs);
-        assert_errors(n, &errs,
-                      "name: is required\nsshUser: is required\nmanagerAddress: is required\n"
-                      "clusterDomain: is required\n"
-                      "sshPort: 0 is not a port number; use 1-65535 (default 22)\n"
-                      "clusterCidr: is required (leave it out for the default \"10.42.0.0/16\")\n"
-                      "serviceCidr: is required (leave it out for the default \"10.43.0.0/16\")\n"
-                      "clusterDNSServiceIP: is required (leave it out for the default "
-                      "\"10.43.0.10\")\n"
-                      "network.plugin: is required: flannel or calico (default flannel)\n"
-                      "nodes: is required: a cluster needs at least one controlplane, one etcd "
-                      "and one worker node",
-                      "zeroed spec");
+        assert_errors(
+            n, &errs,
+            "name: is required\nsshUser: is required\nmanagerAddress: is required\n"
+            "clusterDomain: is required\n"
+            "sshPort: 0 is not a port number; use 1-65535 (default 22)\n"
+            "clusterCidr: is required (leave it out for the default \"10.42.0.0/16\")\n"
+            "serviceCidr: is required (leave it out for the default \"10.43.0.0/16\")\n"
+            "clusterDNSServiceIP: is required (leave it out for the default "
+            "\"10.43.0.10\")\n"
+            "network.plugin: is required: flannel or calico (default flannel)\n"
+            "nodes: is required: a cluster needs at least one controlplane, one etcd "
+            "and one worker node",
+            "zeroed spec");
         cm_field_errors_clear(&errs);
 }
 END_TEST
 
-/* ---- update --------------------------------------------------------------------------- */
+/* ---- update ---------------------------------------------------------------------------
+ */
 
 static const char *CURRENT_NODES =
     "[{'name':'master1','address':'10.0.0.1','roles':['controlplane','etcd']},"
@@ -421,19 +466,22 @@ static const ucase_t update_cases[] = {
      "[{'name':'master1','address':'10.0.0.1','roles':['controlplane','etcd']},"
      "{'name':'worker1','address':'10.0.0.2','roles':['worker']},"
      "{'name':'worker2','address':'10.0.0.3','roles':['worker','edge']}]",
-     "nodes: etcd node \"worker3\" (address \"10.0.0.5\") of the current cluster is missing; "
+     "nodes: etcd node \"worker3\" (address \"10.0.0.5\") of the current cluster is "
+     "missing; "
      "controlplane and etcd nodes can be added, never removed"},
     {"remove the controlplane",
      "[{'name':'worker1','address':'10.0.0.2','roles':['worker']},"
      "{'name':'worker3','address':'10.0.0.5','roles':['worker','etcd']}]",
      "nodes: at least one controlplane node is required\n"
-     "nodes: controlplane and etcd node \"master1\" (address \"10.0.0.1\") of the current "
+     "nodes: controlplane and etcd node \"master1\" (address \"10.0.0.1\") of the "
+     "current "
      "cluster is missing; controlplane and etcd nodes can be added, never removed"},
     {"rename an existing node",
      "[{'name':'master1','address':'10.0.0.1','roles':['controlplane','etcd']},"
      "{'name':'worker-one','address':'10.0.0.2','roles':['worker']},"
      "{'name':'worker3','address':'10.0.0.5','roles':['worker','etcd']}]",
-     "nodes[1].name: \"worker-one\" differs from \"worker1\", the name of the existing node at "
+     "nodes[1].name: \"worker-one\" differs from \"worker1\", the name of the existing "
+     "node at "
      "\"10.0.0.2\"; an existing node keeps its name"},
     {"change an existing node's roles",
      "[{'name':'master1','address':'10.0.0.1','roles':['controlplane','etcd']},"
@@ -449,15 +497,19 @@ static const ucase_t update_cases[] = {
      "{'name':'e2','address':'10.0.0.8','roles':['etcd']},"
      "{'name':'w9','address':'10.0.0.8','roles':['worker']},"
      "{'name':'mgr','address':'10.0.0.100','roles':['worker']}]",
-     "nodes[2].roles: \"etcd\" cannot stand alone; a node must be controlplane or worker\n"
+     "nodes[2].roles: \"etcd\" cannot stand alone; a node must be controlplane or "
+     "worker\n"
      "nodes[3].address: \"10.0.0.8\" is also the address of nodes[2]\n"
      "nodes[4].address: \"10.0.0.100\" is the manager itself (managerAddress)"},
     {"no nodes", "[]",
-     "nodes: is required: a cluster needs at least one controlplane, one etcd and one worker "
+     "nodes: is required: a cluster needs at least one controlplane, one etcd and one "
+     "worker "
      "node\n"
-     "nodes: controlplane and etcd node \"master1\" (address \"10.0.0.1\") of the current "
+     "nodes: controlplane and etcd node \"master1\" (address \"10.0.0.1\") of the "
+     "current "
      "cluster is missing; controlplane and etcd nodes can be added, never removed\n"
-     "nodes: etcd node \"worker3\" (address \"10.0.0.5\") of the current cluster is missing; "
+     "nodes: etcd node \"worker3\" (address \"10.0.0.5\") of the current cluster is "
+     "missing; "
      "controlplane and etcd nodes can be added, never removed"},
 };
 
@@ -466,8 +518,8 @@ static const ucase_t update_cases[] = {
 static void current_spec(cm_spec_t *cur)
 {
         char patch[2048];
-        snprintf(patch, sizeof(patch), "{'sshPort':0,'network':{'plugin':'weave'},'nodes':%s}",
-                 CURRENT_NODES);
+        snprintf(patch, sizeof(patch),
+                 "{'sshPort':0,'network':{'plugin':'weave'},'nodes':%s}", CURRENT_NODES);
         spec_from(cur, patch);
 }
 
@@ -496,12 +548,13 @@ START_TEST(update_ssh_key)
         cm_field_errors_t errs = {0};
         current_spec(&cur);
         nodes_from(&nodes, &count, CURRENT_NODES);
-        assert_errors(cm_validate_update(&cur, nodes, count, g_key, g_key_len, &errs), &errs, "",
-                      "new ed25519 key");
-        assert_errors(cm_validate_update(&cur, nodes, count, (const unsigned char *)"", 0, &errs),
-                      &errs,
-                      "sshKey: is empty; give a key, or leave sshKey out to keep the current one",
-                      "empty key");
+        assert_errors(cm_validate_update(&cur, nodes, count, g_key, g_key_len, &errs),
+                      &errs, "", "new ed25519 key");
+        assert_errors(
+            cm_validate_update(&cur, nodes, count, (const unsigned char *)"", 0, &errs),
+            &errs,
+            "sshKey: is empty; give a key, or leave sshKey out to keep the current one",
+            "empty key");
         cm_field_errors_clear(&errs);
         int n = cm_validate_update(&cur, nodes, count, g_rsa_key, g_rsa_key_len, &errs);
         ck_assert_int_eq(n, 1);
@@ -513,19 +566,22 @@ START_TEST(update_ssh_key)
 }
 END_TEST
 
-/* ---- import and the key rule alone ------------------------------------------------------ */
+/* ---- import and the key rule alone
+ * ------------------------------------------------------ */
 
 START_TEST(import_rules)
 {
         cm_field_errors_t errs = {0};
-        assert_errors(cm_validate_import("edge-1.eu", 120, &errs), &errs, "", "valid import");
+        assert_errors(cm_validate_import("edge-1.eu", 120, &errs), &errs, "",
+                      "valid import");
         assert_errors(cm_validate_import(NULL, 0, &errs), &errs,
                       "name: is required\nkubeconfig: is required", "empty import");
         cm_field_errors_clear(&errs);
-        assert_errors(cm_validate_import("Edge", 10, &errs), &errs,
-                      "name: \"Edge\" is not a DNS-1123 subdomain: it has uppercase letters; use "
-                      "lowercase",
-                      "bad name");
+        assert_errors(
+            cm_validate_import("Edge", 10, &errs), &errs,
+            "name: \"Edge\" is not a DNS-1123 subdomain: it has uppercase letters; use "
+            "lowercase",
+            "bad name");
         cm_field_errors_clear(&errs);
 }
 END_TEST
@@ -534,30 +590,34 @@ START_TEST(ssh_key_rule_alone)
 {
         cm_field_errors_t errs = {0};
         ck_assert_int_eq(cm_validate_ssh_key(g_key, g_key_len, NULL, &errs), 0);
-        assert_errors(cm_validate_ssh_key(NULL, 0, "sshKey", &errs), &errs, "sshKey: is required",
-                      "missing");
+        assert_errors(cm_validate_ssh_key(NULL, 0, "sshKey", &errs), &errs,
+                      "sshKey: is required", "missing");
         cm_field_errors_clear(&errs);
-        assert_errors(cm_validate_ssh_key((const unsigned char *)"hello", 5, "payload.sshKey",
-                                          &errs),
-                      &errs,
-                      "payload.sshKey: not a private key: expected an OpenSSH (-----BEGIN OPENSSH "
-                      "PRIVATE KEY-----) or PEM (-----BEGIN EC PRIVATE KEY----- or -----BEGIN "
-                      "PRIVATE KEY-----) key",
-                      "garbage");
+        assert_errors(
+            cm_validate_ssh_key((const unsigned char *)"hello", 5, "payload.sshKey",
+                                &errs),
+            &errs,
+            "payload.sshKey: not a private key: expected an OpenSSH (-----BEGIN OPENSSH "
+            "PRIVATE KEY-----) or PEM (-----BEGIN EC PRIVATE KEY----- or -----BEGIN "
+            "PRIVATE KEY-----) key",
+            "garbage");
         cm_field_errors_clear(&errs);
 }
 END_TEST
 
-/* ---- setup --------------------------------------------------------------------------- */
+/* ---- setup ---------------------------------------------------------------------------
+ */
 
 static unsigned char *keygen(const char *dir, const char *args, size_t *len)
 {
         char cmd[512], path[256];
         snprintf(path, sizeof(path), "%s/key", dir);
         unlink(path);
-        snprintf(cmd, sizeof(cmd), "ssh-keygen -q %s -N '' -C test -f %s >/dev/null", args, path);
+        snprintf(cmd, sizeof(cmd), "ssh-keygen -q %s -N '' -C test -f %s >/dev/null",
+                 args, path);
         if (system(cmd) != 0) {
-                fprintf(stderr, "test_validate: '%s' failed (is openssh-client installed?)\n",
+                fprintf(stderr,
+                        "test_validate: '%s' failed (is openssh-client installed?)\n",
                         cmd);
                 exit(1);
         }
@@ -582,14 +642,16 @@ int main(void)
 
         Suite *s = suite_create("validate");
         TCase *tc = tcase_create("create");
-        tcase_add_loop_test(tc, create_rule, 0, sizeof(create_cases) / sizeof(create_cases[0]));
+        tcase_add_loop_test(tc, create_rule, 0,
+                            sizeof(create_cases) / sizeof(create_cases[0]));
         tcase_add_test(tc, create_ssh_key_rule);
         tcase_add_test(tc, create_collects_every_error);
         tcase_add_test(tc, messages_quote_values_safely);
         tcase_add_test(tc, null_strings_are_missing);
         suite_add_tcase(s, tc);
         tc = tcase_create("update");
-        tcase_add_loop_test(tc, update_rule, 0, sizeof(update_cases) / sizeof(update_cases[0]));
+        tcase_add_loop_test(tc, update_rule, 0,
+                            sizeof(update_cases) / sizeof(update_cases[0]));
         tcase_add_test(tc, update_ssh_key);
         suite_add_tcase(s, tc);
         tc = tcase_create("import");

@@ -1,7 +1,8 @@
 /*
- * cm/sshkey.h - what an SSH private key is, without trusting it: the key rule of DESIGN §4
- * and §7 (an unencrypted ed25519 or ECDSA key in OpenSSH or PEM format), the key type, and
- * the public key in OpenSSH one-line form (for authorized_keys, known to the zke jobs).
+ * cm/sshkey.h - what an SSH private key is, without trusting it: the key rule of DESIGN
+ * §4 and §7 (an unencrypted ed25519 or ECDSA key in OpenSSH or PEM format), the key type,
+ * and the public key in OpenSSH one-line form (for authorized_keys, known to the zke
+ * jobs).
  *
  * Key material never reaches a message: errstr only names labels, cipher names and key
  * types. Decoded key bytes are wiped before they are freed. All functions are pure and
@@ -49,7 +50,8 @@ typedef enum {
 typedef struct cm_sshkey_info_s {
         cm_sshkey_type_t type;
         cm_sshkey_format_t format;
-        /* "ssh-ed25519 AAAAC3Nza..." / "ecdsa-sha2-nistp256 AAAA...": no comment, no newline */
+        /* "ssh-ed25519 AAAAC3Nza..." / "ecdsa-sha2-nistp256 AAAA...": no comment, no
+         * newline */
         char public_key[CM_SSHKEY_PUBLIC_MAX];
 } cm_sshkey_info_t;
 
@@ -59,8 +61,9 @@ typedef struct cm_sshkey_info_s {
  * with a sentence for the user in errstr (no field name, no key material), e.g.
  * "the key is encrypted (cipher \"aes256-ctr\"); give an unencrypted key".
  */
-cm_sshkey_err_t cm_sshkey_inspect(const unsigned char *key, size_t len, cm_sshkey_info_t *info,
-                                  char *errstr, size_t errstr_size);
+cm_sshkey_err_t cm_sshkey_inspect(const unsigned char *key, size_t len,
+                                  cm_sshkey_info_t *info, char *errstr,
+                                  size_t errstr_size);
 
 /* "ssh-ed25519", "ecdsa-sha2-nistp256", ... ; "unknown" otherwise. Static string. */
 const char *cm_sshkey_type_name(cm_sshkey_type_t type);
