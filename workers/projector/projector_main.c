@@ -43,6 +43,7 @@ int main(int argc, char **argv)
         }
         prj.consumer = consumer;
         svc.ready_consumer = consumer;
+        svc.ready_topic = svc.conf.kafka.events_topic;
         if (cm_health_add_check(svc.health, "projection", projector_check, &prj)) {
                 cm_log_error("cannot register the projection check");
                 goto out;
