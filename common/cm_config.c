@@ -74,6 +74,9 @@ static const cm_config_key_t cm_config_keys[] = {
     CM_STR(kafka, dlq_topic, "cm.commands.dlq", 1,
            "Dead-letter topic for commands that cannot be decoded."),
     CM_STR(kafka, worker_group, "cm-worker", 1, "Consumer group of cm-worker."),
+    CM_STR(kafka, projector_group, "cm-projector", 1,
+           "Consumer group of cm-projector (its offsets live in the database table "
+           "projector_offsets, not in the group)."),
     CM_INT(kafka, session_timeout_ms, 10000, 1000, 300000,
            "Consumer group session timeout, in milliseconds."),
     CM_INT(kafka, message_timeout_ms, 30000, 1000, 900000,

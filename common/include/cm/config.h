@@ -35,6 +35,7 @@ typedef struct cm_config_s {
                 char *progress_topic;
                 char *dlq_topic;
                 char *worker_group;
+                char *projector_group;
                 int session_timeout_ms;
                 int message_timeout_ms;
         } kafka;
