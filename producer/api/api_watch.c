@@ -358,13 +358,17 @@ static rd_kafka_t *api_watch_consumer_new(const cm_config_t *conf, char *errstr,
                                           size_t errstr_size)
 {
         rd_kafka_conf_t *rc = rd_kafka_conf_new();
-        char client[128], host[64] = "";
+        char client[128], host[64] = "", group[160];
         gethostname(host, sizeof(host) - 1);
         snprintf(client, sizeof(client), "%s-api-watch-%s-%d", conf->kafka.client_id,
                  host, (int)getpid());
+        /* librdkafka wants a group even for assign(); a unique one joins nothing and
+         * commits nothing, so it never shares offsets with another process. */
+        snprintf(group, sizeof(group), "%s-%ld", client, (long)time(NULL));
         const char *kv[][2] = {
             {"bootstrap.servers", conf->kafka.bootstrap_servers},
             {"client.id", client},
+            {"group.id", group},
             {"enable.auto.commit", "false"},
             {"enable.auto.offset.store", "false"},
             {"enable.partition.eof", "false"},
