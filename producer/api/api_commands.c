@@ -229,7 +229,10 @@ static void api_waiter_free(void *p)
         free(w);
 }
 
-/* "field: message; field: message" (the worker's CommandInvalid error) as fields. */
+/* "field: message; field: message" (the worker's CommandInvalid error) as fields. A
+ * message may itself hold "; " (e.g. "\"etcd\" cannot stand alone; a node must be ..."):
+ * a piece that does not start with "field: " (a field path has no space) continues the
+ * previous message. */
 static void api_fields_split(const char *msg, cm_field_errors_t *errs)
 {
         const char *p = msg;
@@ -237,11 +240,20 @@ static void api_fields_split(const char *msg, cm_field_errors_t *errs)
                 const char *end = strstr(p, "; ");
                 int n = end ? (int)(end - p) : (int)strlen(p);
                 const char *colon = memchr(p, ':', (size_t)n);
-                if (colon && colon > p && colon + 1 < p + n && colon[1] == ' ') {
+                int is_field = colon && colon > p && colon + 1 < p + n &&
+                               colon[1] == ' ' && !memchr(p, ' ', (size_t)(colon - p));
+                if (is_field) {
                         char field[256];
                         snprintf(field, sizeof(field), "%.*s", (int)(colon - p), p);
                         cm_field_errors_add(errs, field, "%.*s", n - (int)(colon + 2 - p),
                                             colon + 2);
+                } else if (errs->count > 0) {
+                        cm_field_error_t *e = &errs->items[errs->count - 1];
+                        char *m = NULL;
+                        if (asprintf(&m, "%s; %.*s", e->message, n, p) > 0) {
+                                free(e->message);
+                                e->message = m;
+                        }
                 } else {
                         cm_field_errors_add(errs, "$", "%.*s", n, p);
                 }

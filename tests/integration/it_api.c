@@ -580,12 +580,19 @@ START_TEST(test_prefer_wait)
 
         r = it_wait_request("it-wait-invalid", "POST", "/v1/clusters/pw3/cancel", NULL,
                             "UPDATE command_results SET status = 'rejected', code = "
-                            "'invalid', message = 'nodes[0].address: \"x\" is not an "
-                            "address; sshKey: is required' WHERE command_id = $1",
+                            "'invalid', message = 'nodes[0].roles: \"etcd\" cannot stand "
+                            "alone; a node must be controlplane or worker; sshKey: is "
+                            "required' WHERE command_id = $1",
                             "wait=8");
         ck_assert_msg(r.status == 422, "%ld %s", r.status, r.body);
         j = it_json(&r);
-        ck_assert(it_has_field(j, "nodes[0].address") && it_has_field(j, "sshKey"));
+        ck_assert(it_has_field(j, "nodes[0].roles") && it_has_field(j, "sshKey"));
+        ck_assert_msg(strstr(r.body,
+                             "\"message\":\"\\\"etcd\\\" cannot stand alone; a node "
+                             "must be controlplane or worker\"") != NULL,
+                      "%s", r.body);
+        ck_assert_int_eq(
+            json_array_size(json_object_get(json_object_get(j, "error"), "fields")), 2);
         json_decref(j);
         it_resp_free(&r);
 
