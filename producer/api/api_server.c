@@ -180,6 +180,11 @@ static int api_admit(api_request_t *req, const api_route_t *route, api_conn_t *c
                                          route->admin_only);
                 return 0;
         }
+        if (route->json_body && req->body_len == 0) {
+                *ret = api_respond_error(req, MHD_HTTP_BAD_REQUEST, "bad_request",
+                                         "a JSON object is required as the request body");
+                return 0;
+        }
         if (req->body_len > 0) {
                 const char *ct = api_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
                 if (!api_content_type_json(ct)) {
