@@ -96,6 +96,10 @@ static const cm_config_key_t cm_config_keys[] = {
            "Largest request body accepted, in bytes."),
     CM_INT(api, wait_max_s, 60, 0, 3600,
            "Upper bound of a request's Prefer: wait=N, in seconds (0: never wait)."),
+    CM_INT(api, sse_keepalive_s, 15, 1, 300,
+           "Interval of the keep-alive comment on an idle event stream (GET "
+           "/v1/clusters/{name}/events with Accept: text/event-stream), in seconds; also "
+           "how soon a stream whose client left is noticed."),
 
     CM_STR(health, listen, "127.0.0.1:0", 1,
            "host:port of /healthz, /readyz and /metrics of the workers (port 0: any free "
