@@ -333,7 +333,7 @@ START_TEST(test_every_rejected_pair_answered_with_its_message)
         enum { N = sizeof(reject_table) / sizeof(reject_table[0]) };
         cm_command_t *cmds[N][5] = {{0}};
         char names[N][40], *before[N];
-        char expect[N][5][200];
+        char expect[N][5][512];
         int sent = 0;
 
         for (size_t s = 0; s < N; s++) {
@@ -831,6 +831,7 @@ END_TEST
 int main(void)
 {
         pg_testdb_base(); /* fails at once without CM_TEST_PG */
+        pg_testdb_owner_pid();
         Suite *s = suite_create("worker_commands");
         TCase *tc = tcase_create("commands");
         tcase_set_timeout(tc, 90);
@@ -856,5 +857,7 @@ int main(void)
         int failed = srunner_ntests_failed(sr);
         srunner_free(sr);
         pg_testdb_drop_all();
+        if (!failed)
+                wh_remove_dir(); /* kept for its logs when something failed */
         return failed ? 1 : 0;
 }

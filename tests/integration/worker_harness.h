@@ -198,6 +198,25 @@ static void wh_start_worker(int i)
                 wh.worker_count = i + 1;
 }
 
+/* The pid of main(): forked tests share its folder, removed when every test passed. */
+static pid_t pg_testdb_owner_pid(void)
+{
+        static pid_t main_pid;
+        if (!main_pid)
+                main_pid = pg_testdb_owner ? pg_testdb_owner : getpid();
+        return main_pid;
+}
+
+static void wh_remove_dir(void)
+{
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf /tmp/it-worker-%d",
+                 (int)pg_testdb_owner_pid());
+        if (system(cmd) != 0)
+                fprintf(stderr, "cannot remove /tmp/it-worker-%d\n",
+                        (int)pg_testdb_owner_pid());
+}
+
 /* Temporary folder, keys, SSH key, database; no process yet. */
 static void wh_prepare(const char *tag)
 {
@@ -208,7 +227,8 @@ static void wh_prepare(const char *tag)
                 PQfinish(wh_db);
         wh_db = NULL;
         memset(&wh, 0, sizeof(wh));
-        snprintf(wh.dir, sizeof(wh.dir), "/tmp/it-worker-%s-%d", tag, (int)getpid());
+        snprintf(wh.dir, sizeof(wh.dir), "/tmp/it-worker-%d/%s",
+                 (int)pg_testdb_owner_pid(), tag);
         snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", wh.dir, wh.dir);
         ck_assert_int_eq(system(cmd), 0);
         snprintf(wh.pub, sizeof(wh.pub), "%s/seal.pub", wh.dir);
