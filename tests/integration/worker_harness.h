@@ -36,6 +36,7 @@
 #include "pg_testdb.h"
 
 #define WH_MAX_WORKERS 4
+#define T_CMD_MS       30000 /* how long a command may take to be handled */
 
 typedef struct wh_env_s {
         char dir[256];
@@ -613,6 +614,142 @@ static void wh_wait_ready(int i, int timeout_ms)
         }
         ck_abort_msg("worker %d not ready in %d ms (see %s/worker-%d.log)", i, timeout_ms,
                      wh.dir, i);
+}
+
+/* ---------------------------------------------------------------- assertions */
+
+static void decode_event(const unsigned char *buf, size_t len, cm_cluster_event_t *ev)
+{
+        char err[512];
+        ck_assert_msg(cm_cluster_event_decode(buf, len, ev, err, sizeof(err)) == 0, "%s",
+                      err);
+}
+
+/* Reads the event bytes of one row (sql with one parameter, bytea in column 0). */
+static int read_event(const char *sql, int n, const char *const *p,
+                      cm_cluster_event_t *ev)
+{
+        PGresult *r = PQexecParams(wh_pg(), sql, n, NULL, p, NULL, NULL, 1);
+        ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s",
+                      PQresultErrorMessage(r));
+        int found = PQntuples(r) == 1;
+        if (found)
+                decode_event((const unsigned char *)PQgetvalue(r, 0, 0),
+                             (size_t)PQgetlength(r, 0, 0), ev);
+        PQclear(r);
+        return found;
+}
+
+static void rejection_of(const char *cmd_id, cm_cluster_event_t *ev)
+{
+        const char *p[1] = {cmd_id};
+        ck_assert_msg(
+            read_event("SELECT event FROM rejection_outbox WHERE command_id = $1", 1, p,
+                       ev),
+            "no rejection_outbox row for %s", cmd_id);
+}
+
+static void outbox_of(const char *cluster, long seq, cm_cluster_event_t *ev)
+{
+        char s[24];
+        snprintf(s, sizeof(s), "%ld", seq);
+        const char *p[2] = {cluster, s};
+        ck_assert_msg(
+            read_event("SELECT event FROM outbox WHERE cluster = $1 AND seq = $2", 2, p,
+                       ev),
+            "no outbox row %s/%ld", cluster, seq);
+}
+
+static void assert_event(const cm_cluster_event_t *ev, const char *cluster, long seq,
+                         const char *type, const char *from, const char *to)
+{
+        ck_assert_str_eq(ev->cluster, cluster);
+        ck_assert_int_eq(ev->seq, seq);
+        ck_assert_str_eq(ev->type, type);
+        if (from)
+                ck_assert_msg(ev->from_state && strcmp(ev->from_state, from) == 0,
+                              "%s/%ld fromState %s, expected %s", cluster, seq,
+                              ev->from_state ? ev->from_state : "null", from);
+        else
+                ck_assert_msg(!ev->from_state, "%s/%ld fromState %s, expected null",
+                              cluster, seq, ev->from_state);
+        if (to)
+                ck_assert_msg(ev->to_state && strcmp(ev->to_state, to) == 0,
+                              "%s/%ld toState %s, expected %s", cluster, seq,
+                              ev->to_state ? ev->to_state : "null", to);
+        else
+                ck_assert_msg(!ev->to_state, "toState %s, expected null", ev->to_state);
+}
+
+/* No plaintext secret in buf: no private key block, no line of the SSH key body, no
+ * kubeconfig token. */
+static void assert_no_secret(const void *buf, size_t len, const char *what)
+{
+        /* a message may name the format "-----BEGIN OPENSSH PRIVATE KEY-----"; a key is
+         * that line followed by its body (raw, or escaped in JSON) */
+        ck_assert_msg(!memmem(buf, len, "PRIVATE KEY-----\n", 17) &&
+                          !memmem(buf, len, "PRIVATE KEY-----\\n", 18),
+                      "%s holds a private key", what);
+        ck_assert_msg(!memmem(buf, len, wh_kubeconfig + 60, 20),
+                      "%s holds the kubeconfig", what);
+        ck_assert_msg(!memmem(buf, len, "it-secret-token-42", 18), "%s holds a token",
+                      what);
+        const char *body = memchr(wh.ssh_key, '\n', wh.ssh_key_len);
+        ck_assert(body);
+        ck_assert_msg(!memmem(buf, len, body + 1, 40), "%s holds the SSH key", what);
+}
+
+static void fixture_row(const char *name, const char *state, long seq, long version,
+                        int imported)
+{
+        json_t *j = wh_spec_json(name);
+        char *spec = json_dumps(j, JSON_COMPACT), s[24], v[24];
+        json_decref(j);
+        snprintf(s, sizeof(s), "%ld", seq);
+        snprintf(v, sizeof(v), "%ld", version);
+        const char *p[6] = {name, state, s, v, spec, imported ? "true" : "false"};
+        PQclear(wh_sql(
+            "INSERT INTO cluster_state (name, state, seq, version, spec, imported,"
+            " ssh_key_sealed) VALUES ($1, $2, $3, $4, $5::jsonb, $6::boolean, '\\x01')",
+            6, p));
+        free(spec);
+}
+
+static char *row_snapshot(const char *name)
+{
+        const char *p[1] = {name};
+        return wh_scalar(
+            "SELECT concat_ws('|', state, seq, version, spec::text, imported,"
+            " updated_at, last_error) FROM cluster_state WHERE name = $1",
+            1, p);
+}
+
+static void expect_result(const char *id, const char *result)
+{
+        char *r = wh_wait_command(id, T_CMD_MS);
+        ck_assert_msg(strcmp(r, result) == 0, "command %s: %s, expected %s", id, r,
+                      result);
+        free(r);
+}
+
+static char *state_of(const char *name)
+{
+        const char *p[1] = {name};
+        return wh_scalar("SELECT state || ' ' || seq FROM cluster_state WHERE name = $1",
+                         1, p);
+}
+
+#define ASSERT_STATE(name, expect)                                                       \
+        do {                                                                             \
+                char *s_ = state_of(name);                                               \
+                ck_assert_msg(strcmp(s_, expect) == 0, "%s is \"%s\", expected \"%s\"",  \
+                              name, s_, expect);                                         \
+                free(s_);                                                                \
+        } while (0)
+
+static int match_exact(const char *key, void *arg)
+{
+        return strcmp(key, arg) == 0;
 }
 
 #endif
