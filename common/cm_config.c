@@ -112,8 +112,13 @@ static const cm_config_key_t cm_config_keys[] = {
     CM_STR(seal, secret_key_file, ".local/keys/seal.key", 1,
            "File of the private key that opens sealed secrets (keep it mode 0600)."),
 
-    CM_INT(job, max_attempts, 3, 1, 100, "Attempts of a job before it fails."),
-    CM_INT(job, lease_s, 30, 5, 3600,
+    CM_INT(job, runners, 4, 1, 256,
+           "Jobs one cm-worker runs at the same time (one thread and one database "
+           "connection each)."),
+    CM_INT(job, max_attempts, 3, 1, 100,
+           "Attempts of a job (claims: a run cut short by a crashed worker counts) before "
+           "it fails."),
+    CM_INT(job, lease_s, 30, 2, 3600,
            "A job whose runner has not renewed its lease for this long is taken over, in "
            "seconds."),
     CM_INT(job, heartbeat_s, 5, 1, 600,
@@ -122,8 +127,10 @@ static const cm_config_key_t cm_config_keys[] = {
     CM_INT(probe, interval_s, 15, 1, 3600,
            "Interval between probes of a cluster, in seconds."),
     CM_INT(probe, timeout_s, 5, 1, 300, "Timeout of one probe, in seconds."),
+    CM_INT(probe, parallelism, 16, 1, 256,
+           "Clusters one cm-worker probes at the same time."),
 
-    CM_INT(connect, deadline_s, 600, 10, 86400,
+    CM_INT(connect, deadline_s, 600, 1, 86400,
            "Time an import may take to reach the API server, in seconds."),
 
     CM_INT(zke, parallelism, 50, 1, 1000, "Nodes worked on at the same time by one job."),

@@ -232,6 +232,42 @@ cm_kafka_err_t cm_kafka_ready_rk_(rd_kafka_t *rk, const char *topic, int timeout
         return ret;
 }
 
+cm_kafka_err_t cm_kafka_partition_count_rk_(rd_kafka_t *rk, const char *topic,
+                                            int timeout_ms, int32_t *cnt, char *errstr,
+                                            size_t errstr_size)
+{
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err;
+        cm_kafka_err_t ret = CM_KAFKA_ERR_NO_TOPIC;
+        int i;
+
+        *cnt = 0;
+        if (!topic) {
+                cm_kafka_set_err_(errstr, errstr_size, "kafka: topic is NULL");
+                return CM_KAFKA_ERR_ARG;
+        }
+        /* all_topics=1, as above: never auto-create the topic by asking for it. */
+        err = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+        if (err) {
+                cm_kafka_set_err_(errstr, errstr_size,
+                                  "kafka: no broker answered within %d ms: %s",
+                                  timeout_ms, rd_kafka_err2str(err));
+                return CM_KAFKA_ERR_UNREACHABLE;
+        }
+        for (i = 0; i < md->topic_cnt; i++) {
+                if (strcmp(md->topics[i].topic, topic) == 0 && !md->topics[i].err &&
+                    md->topics[i].partition_cnt > 0) {
+                        *cnt = md->topics[i].partition_cnt;
+                        ret = CM_KAFKA_OK;
+                }
+        }
+        if (ret)
+                cm_kafka_set_err_(errstr, errstr_size,
+                                  "kafka: topic \"%s\" does not exist", topic);
+        rd_kafka_metadata_destroy(md);
+        return ret;
+}
+
 static rd_kafka_headers_t *headers_new(const cm_kafka_header_t *headers, size_t cnt,
                                        char *errstr, size_t errstr_size)
 {

@@ -491,6 +491,15 @@ cm_kafka_err_t cm_kafka_consumer_ready(cm_kafka_consumer_t *c, const char *topic
         return cm_kafka_ready_rk_(c->rk, topic, timeout_ms, errstr, errstr_size);
 }
 
+cm_kafka_err_t cm_kafka_consumer_partition_count(cm_kafka_consumer_t *c,
+                                                 const char *topic, int timeout_ms,
+                                                 int32_t *cnt, char *errstr,
+                                                 size_t errstr_size)
+{
+        return cm_kafka_partition_count_rk_(c->rk, topic, timeout_ms, cnt, errstr,
+                                            errstr_size);
+}
+
 void cm_kafka_consumer_destroy(cm_kafka_consumer_t *c)
 {
         rd_kafka_resp_err_t err;

@@ -30,4 +30,9 @@ rd_kafka_conf_t *cm_kafka_conf_base_(const cm_kafka_conf_t *kc, char *errstr,
 cm_kafka_err_t cm_kafka_ready_rk_(rd_kafka_t *rk, const char *topic, int timeout_ms,
                                   char *errstr, size_t errstr_size);
 
+/* The partition count of topic (metadata round trip); *cnt 0 unless CM_KAFKA_OK. */
+cm_kafka_err_t cm_kafka_partition_count_rk_(rd_kafka_t *rk, const char *topic,
+                                            int timeout_ms, int32_t *cnt, char *errstr,
+                                            size_t errstr_size);
+
 #endif

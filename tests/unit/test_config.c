@@ -78,10 +78,12 @@ static void assert_defaults(const cm_config_t *c)
         ck_assert_int_eq(c->health.broker_timeout_ms, 2000);
         ck_assert_str_eq(c->seal.public_key_file, ".local/keys/seal.pub");
         ck_assert_str_eq(c->seal.secret_key_file, ".local/keys/seal.key");
+        ck_assert_int_eq(c->job.runners, 4);
         ck_assert_int_eq(c->job.max_attempts, 3);
         ck_assert_int_eq(c->job.lease_s, 30);
         ck_assert_int_eq(c->job.heartbeat_s, 5);
         ck_assert_int_eq(c->probe.interval_s, 15);
+        ck_assert_int_eq(c->probe.parallelism, 16);
         ck_assert_int_eq(c->probe.timeout_s, 5);
         ck_assert_int_eq(c->connect.deadline_s, 600);
         ck_assert_int_eq(c->zke.parallelism, 50);
@@ -470,7 +472,7 @@ START_TEST(test_example_loads_to_defaults)
                 strcat(live, line);
                 strcat(live, "\n");
         }
-        ck_assert_int_eq(keys, 35);
+        ck_assert_int_eq(keys, 37);
         tmp = write_tmp(live);
         ck_assert_msg(cm_config_load(&c, tmp, err, sizeof(err)) == CM_CONFIG_OK, "%s",
                       err);

@@ -9,9 +9,14 @@
  *   worker_outbox.c      the relay: outbox / rejection_outbox -> cm.events
  *   worker_dlq.c         undecodable or unappliable messages -> cm.commands.dlq
  *   worker_sql.c         every SQL statement, prepared by name
+ *   worker_runner.c      the job runner: claim with a lease, heartbeat, cancel, outcome
+ *   worker_connect.c     job kind connect (import): kubeconfig, then GET /version
+ *   worker_prober.c      the prober: Running <-> Unreachable
  *
  * Threads: the main thread consumes commands with w->pg; the relay thread publishes with
- * its own connection (w->relay_pg). The producer and the metrics are shared
+ * its own connection (w->relay_pg); job.runners runner threads and one lease keeper
+ * (worker_runner.c) and one prober thread (with its probing threads) each have their
+ * own connection. The producer, the consumer's assignment and the metrics are shared
  * (thread-safe).
  */
 #ifndef CM_WORKER_H
@@ -28,6 +33,7 @@
 #include "cm/config.h"
 #include "cm/fsm.h"
 #include "cm/kafka.h"
+#include "cm/kubeconfig.h"
 #include "cm/pg.h"
 #include "cm/seal.h"
 #include "cm/spec.h"
@@ -54,7 +60,19 @@ typedef struct worker_metrics_s {
         atomic_ulong relayed;            /* outbox events published to cm.events */
         atomic_ulong relayed_rejections; /* rejection_outbox events published */
         atomic_ulong tx_retries;         /* transactions retried */
+        atomic_ulong jobs_claimed;       /* claims (a resumed job counts again) */
+        atomic_ulong jobs_resumed;       /* claims of a job whose lease had expired */
+        atomic_ulong jobs_succeeded;
+        atomic_ulong jobs_failed;
+        atomic_ulong jobs_canceled;
+        atomic_ulong jobs_abandoned;    /* runs given up: lease lost, or stopping */
+        atomic_ulong probes_ok;         /* prober: probes answered */
+        atomic_ulong probes_failed;     /* prober: probes not answered */
+        atomic_ulong probe_transitions; /* ProbeFailed / ProbeSucceeded applied */
 } worker_metrics_t;
+
+typedef struct worker_runners_s worker_runners_t; /* worker_runner.c */
+typedef struct worker_prober_s worker_prober_t;   /* worker_prober.c */
 
 typedef struct worker_s {
         const cm_config_t *conf;
@@ -66,6 +84,8 @@ typedef struct worker_s {
         cm_kafka_consumer_t *consumer; /* owned */
         pthread_t relay_thread;
         int relay_started;
+        worker_runners_t *runners; /* owned; NULL until started */
+        worker_prober_t *prober;   /* owned; NULL until started */
         worker_metrics_t metrics;
 } worker_t;
 
@@ -281,5 +301,121 @@ void worker_relay_join(worker_t *w);
 
 /* /metrics lines of the worker (cm_health_metrics_fn). */
 size_t worker_metrics_render(void *opaque, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- worker_runner.c */
+
+/*
+ * The job runner (DESIGN §2, §3): job.runners threads, each with its own connection,
+ * claim runnable jobs of the kinds this worker runs (FOR UPDATE SKIP LOCKED: queued with
+ * not_before <= now(), or running with an expired lease: its worker died), set owner,
+ * lease_until and attempt + 1, run them, and apply the outcome through
+ * worker_transition_apply() in one transaction with the job row's final state (cluster
+ * row locked first, then the job row). One lease keeper thread heartbeats the leases of
+ * this worker's running jobs every job.heartbeat_s and polls cancel_requested every
+ * WORKER_JOB_POLL_MS; a run whose row was taken by another worker is abandoned.
+ */
+#define WORKER_JOB_POLL_MS      500  /* cancel_requested polls of the lease keeper */
+#define WORKER_JOB_IDLE_MS      1000 /* a runner with nothing to claim waits this long */
+#define WORKER_PROGRESS_LINES   20   /* log lines one progress message carries */
+#define WORKER_PROGRESS_LINE_SZ 400  /* bytes of one line (longer ones are cut) */
+
+typedef struct worker_slot_s worker_slot_t;
+
+/* A claimed job, as a job kind's run function sees it. */
+typedef struct worker_job_s {
+        worker_t *w;
+        cm_pg_t *pg; /* the runner's connection (reads the job needs; no open tx) */
+        char id[40];
+        char cluster[256];
+        char kind[16];
+        int attempt;        /* 1 on the first claim */
+        int64_t created_ms; /* jobs.created_at, ms since the epoch */
+        json_t *payload;    /* jobs.payload (borrowed) */
+        json_t *outcome;    /* set by the run function (jobs.outcome), or NULL */
+        worker_slot_t *slot;
+} worker_job_t;
+
+typedef enum {
+        WORKER_RUN_SUCCEEDED = 0,
+        WORKER_RUN_FAILED,  /* failed for good: JobFailed with the error, no retry */
+        WORKER_RUN_RETRY,   /* transient failure: the job is queued again (backoff) and
+                               the next claim counts as a new attempt */
+        WORKER_RUN_STOPPED, /* stopped as asked: see worker_job_stop_reason() */
+} worker_run_t;
+
+typedef enum {
+        WORKER_STOP_NONE = 0,
+        WORKER_STOP_CANCELED, /* cancel_requested: JobFailed "canceled" */
+        WORKER_STOP_LOST,     /* the lease was lost (another worker took the job) */
+        WORKER_STOP_SHUTDOWN, /* the process is stopping: the job is released */
+} worker_stop_t;
+
+/* Runs job; writes the error of WORKER_RUN_FAILED / _RETRY into error. */
+typedef worker_run_t(worker_job_fn)(worker_job_t *job, char *error, size_t error_size);
+
+/* Why job must stop now (cheap: atomics only). Thread-safe. */
+worker_stop_t worker_job_stop_reason(const worker_job_t *job);
+
+/* Sleeps up to ms; returns the stop reason early when there is one. */
+worker_stop_t worker_job_sleep(const worker_job_t *job, int ms);
+
+/*
+ * Publishes a cm.JobProgress message for job on kafka.progress_topic (key: the cluster),
+ * without waiting for its delivery. status: started | ok | failed | skipped | canceled;
+ * node may be NULL; lines (n of them, at most WORKER_PROGRESS_LINES are sent, each cut
+ * to WORKER_PROGRESS_LINE_SZ) must hold no secret.
+ */
+void worker_job_progress(const worker_job_t *job, const char *step, const char *node,
+                         const char *status, const char *const *lines, size_t n);
+
+/* Starts the runner threads and the lease keeper / stops them (joins, after
+ * cm_service_request_stop: running jobs are released for another worker). */
+int worker_runner_start(worker_t *w, char *errstr, size_t errstr_size);
+void worker_runner_join(worker_t *w);
+
+/* Appends the job and prober counters to a /metrics body; returns the bytes written. */
+size_t worker_runner_metrics_render(worker_t *w, char *buf, size_t size);
+
+/* ---------------------------------------------------------------- worker_connect.c */
+
+/*
+ * Job kind connect (import): opens cluster_state.kubeconfig_sealed (in memory only),
+ * parses it (a kubeconfig that cannot be parsed fails at once, with the parser's
+ * message) and probes GET /version with backoff (WORKER_CONNECT_BACKOFF_MIN_MS doubling
+ * to _MAX_MS) until it answers (succeeded), the job is canceled, or connect.deadline_s
+ * since the job was created passes (failed: "API server did not answer within N s:
+ * <last probe error>").
+ */
+#define WORKER_CONNECT_BACKOFF_MIN_MS 500
+#define WORKER_CONNECT_BACKOFF_MAX_MS 5000
+
+worker_run_t worker_connect_run(worker_job_t *job, char *error, size_t error_size);
+
+/* Statement the connect job and the prober read a sealed kubeconfig with (registered on
+ * the connection by worker_kubeconfig_prepare). */
+#define WSQL_KUBECONFIG "w_kubeconfig"
+cm_pg_err_t worker_kubeconfig_prepare(cm_pg_t *pg, char *errstr, size_t errstr_size);
+
+/*
+ * Reads, opens and parses the kubeconfig of cluster (cluster_state.kubeconfig_sealed).
+ * Returns WORKER_OK with *kc (caller frees: cm_kubeconfig_free); WORKER_ERR_RETRY on a
+ * database error; WORKER_ERR_FAIL when there is none or it cannot be opened or parsed
+ * (errstr: why, e.g. the parser's message; never a secret).
+ */
+worker_err_t worker_kubeconfig_load(worker_t *w, cm_pg_t *pg, const char *cluster,
+                                    cm_kubeconfig_t **kc, char *errstr,
+                                    size_t errstr_size);
+
+/* ---------------------------------------------------------------- worker_prober.c */
+
+/*
+ * Every probe.interval_s, probes every Running/Unreachable cluster whose name maps (by
+ * cm_kafka_partition_for_key) to a partition of kafka.commands_topic assigned to this
+ * worker's consumer, probe.parallelism at a time, reusing one cm_probe handle per cluster
+ * across rounds; applies ProbeFailed / ProbeSucceeded through the transition function on
+ * a change only.
+ */
+int worker_prober_start(worker_t *w, char *errstr, size_t errstr_size);
+void worker_prober_join(worker_t *w);
 
 #endif

@@ -3,7 +3,8 @@
  * This file starts the process: configuration, the seal key pair, PostgreSQL (waited for,
  * then migrated), the Kafka clients and the health endpoints; then the main thread
  * applies commands (worker_commands.c) while the relay thread publishes events
- * (worker_outbox.c), until SIGTERM/SIGINT.
+ * (worker_outbox.c), the job runners run jobs (worker_runner.c) and the prober probes
+ * clusters (worker_prober.c), until SIGTERM/SIGINT.
  */
 #include <stdio.h>
 #include <unistd.h>
@@ -88,6 +89,14 @@ int main(int argc, char **argv)
                         cm_log_error("cannot start the outbox relay", "error", err);
                         goto out;
                 }
+                if (worker_runner_start(&w, err, sizeof(err))) {
+                        cm_log_error("cannot start the job runners", "error", err);
+                        goto out;
+                }
+                if (worker_prober_start(&w, err, sizeof(err))) {
+                        cm_log_error("cannot start the prober", "error", err);
+                        goto out;
+                }
                 cm_log_info("worker started", "workerId", w.id, "group",
                             svc.conf.kafka.worker_group, "topic",
                             svc.conf.kafka.commands_topic);
@@ -97,7 +106,9 @@ int main(int argc, char **argv)
         cm_log_info("worker stopping");
         rc = 0;
 out:
-        cm_service_request_stop(); /* the relay thread ends its pass */
+        cm_service_request_stop(); /* the threads end their pass; jobs are released */
+        worker_prober_join(&w);
+        worker_runner_join(&w);
         worker_relay_join(&w);
         cm_kafka_consumer_destroy(w.consumer);
         cm_health_destroy(svc.health); /* no readiness check may use the producer now */

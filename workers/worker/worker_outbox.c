@@ -372,5 +372,10 @@ size_t worker_metrics_render(void *opaque, char *buf, size_t size)
             atomic_load(&w->metrics.dead_lettered), atomic_load(&w->metrics.relayed),
             atomic_load(&w->metrics.relayed_rejections),
             atomic_load(&w->metrics.tx_retries));
-        return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+        if (n < 0)
+                return 0;
+        if ((size_t)n >= size)
+                return size - 1;
+        n += (int)worker_runner_metrics_render(w, buf + n, size - (size_t)n);
+        return (size_t)n;
 }

@@ -62,6 +62,7 @@ typedef struct cm_config_s {
                 char *secret_key_file;
         } seal;
         struct {
+                int runners; /* job runner threads of one cm-worker */
                 int max_attempts;
                 int lease_s;
                 int heartbeat_s;
@@ -69,6 +70,7 @@ typedef struct cm_config_s {
         struct {
                 int interval_s;
                 int timeout_s;
+                int parallelism; /* clusters probed at the same time */
         } probe;
         struct {
                 int deadline_s;

@@ -292,6 +292,16 @@ void cm_kafka_consumer_watermarks(cm_kafka_consumer_t *c, const char *topic,
 cm_kafka_err_t cm_kafka_consumer_ready(cm_kafka_consumer_t *c, const char *topic,
                                        int timeout_ms, char *errstr, size_t errstr_size);
 
+/*
+ * The number of partitions of topic (a metadata round trip of at most timeout_ms), e.g.
+ * to map a key to its partition with cm_kafka_partition_for_key(). CM_KAFKA_ERR_NO_TOPIC
+ * when the topic does not exist. Thread-safe.
+ */
+cm_kafka_err_t cm_kafka_consumer_partition_count(cm_kafka_consumer_t *c,
+                                                 const char *topic, int timeout_ms,
+                                                 int32_t *cnt, char *errstr,
+                                                 size_t errstr_size);
+
 /* Leaves the group (revoking partitions, committing nothing) and frees c. Safe on NULL.
  */
 void cm_kafka_consumer_destroy(cm_kafka_consumer_t *c);
