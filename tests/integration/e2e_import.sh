@@ -6,7 +6,7 @@
 # the probe's error in lastError); it starts again on the same port: Running again. The
 # prober reuses its TLS connection between rounds; the connect job published its steps on
 # cm.progress; the read model equals the write model at the end.
-. "$CM_SOURCE_DIR/tests/integration/lib/e2e.sh"
+. "${CM_SOURCE_DIR:?run through ctest}/tests/integration/lib/e2e.sh" || exit 1
 
 interval=2
 export CM_PROBE_INTERVAL_S=$interval CM_PROBE_TIMEOUT_S=2 CM_JOB_LEASE_S=4 CM_JOB_HEARTBEAT_S=1
