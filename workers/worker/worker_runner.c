@@ -61,7 +61,7 @@ static const struct {
      "       j.cancel_requested, (extract(epoch FROM j.created_at) * 1000)::bigint,"
      "       j.error, c.prev_state, c.prev_owner"},
     {RSQL_JOB_LOCK, 1,
-     "SELECT state, owner, cancel_requested FROM jobs WHERE id = $1::uuid FOR UPDATE"},
+     "SELECT state, owner, attempt FROM jobs WHERE id = $1::uuid FOR UPDATE"},
     /* $1 id, $2 final state, $3 error, $4 outcome */
     {RSQL_FINISH, 4,
      "UPDATE jobs SET state = $2, error = $3, outcome = $4::jsonb, lease_until = NULL,"
@@ -74,7 +74,7 @@ static const struct {
      "       updated_at = now()"
      " WHERE id = $1::uuid AND owner = $2 AND state = 'running'"},
     {RSQL_POLL, 2,
-     "SELECT id::text, cancel_requested FROM jobs"
+     "SELECT id::text, cancel_requested, attempt FROM jobs"
      " WHERE id = ANY($1::uuid[]) AND owner = $2 AND state = 'running'"},
     {RSQL_HEARTBEAT, 3,
      "UPDATE jobs SET lease_until = now() + $3::integer * interval '1 second'"
@@ -93,6 +93,7 @@ static const struct {
 struct worker_slot_s {
         pthread_mutex_t lock;
         char job_id[40];     /* "" when idle */
+        int attempt;         /* of this run: a later claim of the same row is not ours */
         int64_t lease_ok_ms; /* monotonic time the lease was last known extended */
         atomic_int canceled;
         atomic_int lost;
@@ -211,10 +212,11 @@ void worker_job_progress(const worker_job_t *job, const char *step, const char *
 
 /* ---------------------------------------------------------------- slots */
 
-static void slot_set(worker_slot_t *s, const char *job_id)
+static void slot_set(worker_slot_t *s, const char *job_id, int attempt)
 {
         pthread_mutex_lock(&s->lock);
         snprintf(s->job_id, sizeof(s->job_id), "%s", job_id ? job_id : "");
+        s->attempt = attempt;
         s->lease_ok_ms = mono_ms();
         atomic_store(&s->canceled, 0);
         atomic_store(&s->lost, 0);
@@ -243,12 +245,12 @@ static int keeper_ids(worker_runners_t *rs, char *buf, size_t size)
         return count;
 }
 
-static worker_slot_t *keeper_find(worker_runners_t *rs, const char *id)
+/* Marks the lease of every slot running job id as extended at now. Slot locks held. */
+static void keeper_extended(worker_runners_t *rs, const char *id, int64_t now)
 {
         for (int i = 0; i < rs->count; i++)
                 if (strcmp(rs->runners[i].slot.job_id, id) == 0)
-                        return &rs->runners[i].slot;
-        return NULL;
+                        rs->runners[i].slot.lease_ok_ms = now;
 }
 
 /* One poll: cancel flags and lost rows; and, when due, one heartbeat. */
@@ -266,11 +268,8 @@ static void keeper_tick(worker_t *w, worker_runners_t *rs, int heartbeat)
                                         0, &r, err, sizeof(err)) == CM_PG_OK) {
                         for (int i = 0; i < rs->count; i++)
                                 pthread_mutex_lock(&rs->runners[i].slot.lock);
-                        for (int k = 0; k < PQntuples(r); k++) {
-                                worker_slot_t *s = keeper_find(rs, PQgetvalue(r, k, 0));
-                                if (s)
-                                        s->lease_ok_ms = now;
-                        }
+                        for (int k = 0; k < PQntuples(r); k++)
+                                keeper_extended(rs, PQgetvalue(r, k, 0), now);
                         for (int i = 0; i < rs->count; i++)
                                 pthread_mutex_unlock(&rs->runners[i].slot.lock);
                         PQclear(r);
@@ -291,8 +290,9 @@ static void keeper_tick(worker_t *w, worker_runners_t *rs, int heartbeat)
                 }
                 int found = 0;
                 for (int k = 0; polled && k < PQntuples(r); k++) {
-                        if (strcmp(PQgetvalue(r, k, 0), s->job_id) != 0)
-                                continue;
+                        if (strcmp(PQgetvalue(r, k, 0), s->job_id) != 0 ||
+                            atoi(PQgetvalue(r, k, 2)) != s->attempt)
+                                continue; /* claimed again since: not this run's */
                         found = 1;
                         if (PQgetvalue(r, k, 1)[0] == 't' && !atomic_load(&s->canceled)) {
                                 atomic_store(&s->canceled, 1);
@@ -368,7 +368,8 @@ static worker_err_t finish_tx(runner_t *r, const worker_job_t *job, const finish
         if (pe != CM_PG_OK)
                 return worker_pg_err(r->pg, pe);
         *lost = PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "running") != 0 ||
-                strcmp(PQgetvalue(res, 0, 1), w->id) != 0;
+                strcmp(PQgetvalue(res, 0, 1), w->id) != 0 ||
+                atoi(PQgetvalue(res, 0, 2)) != job->attempt;
         PQclear(res);
         if (*lost)
                 return worker_pg_err(r->pg, cm_pg_rollback(r->pg, errstr, errstr_size));
@@ -572,7 +573,7 @@ static int runner_once(runner_t *r)
         snprintf(prev_owner, sizeof(prev_owner), "%s", PQgetvalue(res, 0, 9));
         PQclear(res);
 
-        slot_set(&r->slot, job.id);
+        slot_set(&r->slot, job.id, job.attempt);
         atomic_fetch_add(&w->metrics.jobs_claimed, 1);
         if (resumed)
                 atomic_fetch_add(&w->metrics.jobs_resumed, 1);
@@ -582,7 +583,7 @@ static int runner_once(runner_t *r)
                     "cluster", job.cluster, "jobId", job.id, "kind", job.kind, "attempt",
                     attempt, "previousOwner", resumed ? prev_owner : NULL);
         run_claimed(r, &job, cancel_requested, last_error);
-        slot_set(&r->slot, NULL);
+        slot_set(&r->slot, NULL, 0);
         free(last_error);
         json_decref(job.payload);
         json_decref(job.outcome);

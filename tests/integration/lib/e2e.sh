@@ -46,7 +46,7 @@ e2e_up() {
   CM_UP_PG_PORT=$(cm_free_port)
   while :; do # three consecutive free ports for the health endpoints
     CM_UP_HEALTH_PORT=$(cm_free_port)
-    "$E2E_PY" - "$CM_UP_HEALTH_PORT" <<'PY' && break
+    "$E2E_PY" - "$CM_UP_HEALTH_PORT" 2>/dev/null <<'PY' && break
 import socket, sys
 p = int(sys.argv[1])
 for q in (p + 1, p + 2):

@@ -1,0 +1,297 @@
+/*
+ * it_jobs - the job runner's pieces that are hard to see end to end (DESIGN §2, §3):
+ * heartbeats keep a lease alive, a row taken by another owner is abandoned by its run
+ * and resumed once its lease expires, attempt > job.max_attempts applies JobFailed
+ * naming the attempts, a job kind no worker runs stays queued, a cancel stops a run at
+ * once, and a worker that stops gracefully hands its job over without spending an
+ * attempt. Its own cm-devbroker, database and two real cm-worker processes (job.lease_s
+ * 3, job.heartbeat_s 1, job.runners 4); the connect jobs probe a closed port, so they
+ * keep retrying until the test acts.
+ */
+
+/* the harness serves several programs: this one uses part of it */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "worker_harness.h"
+
+#define LEASE_S 3
+
+static char worker_ids[WH_MAX_WORKERS][200];
+static int closed_port;
+
+static void jobs_setup(void)
+{
+        setenv("CM_JOB_LEASE_S", "3", 1); /* inherited by the workers */
+        setenv("CM_JOB_HEARTBEAT_S", "1", 1);
+        setenv("CM_JOB_RUNNERS", "4", 1);
+        setenv("CM_JOB_MAX_ATTEMPTS", "3", 1);
+        setenv("CM_PROBE_INTERVAL_S", "1", 1);
+        wh_prepare("jobs");
+        wh_start_broker();
+        wh_start_worker(0);
+        wh_start_worker(1);
+        wh_wait_schema(60000);
+        wh_wait_ready(0, 60000);
+        wh_wait_ready(1, 60000);
+        char host[128] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        for (int i = 0; i < 2; i++)
+                snprintf(worker_ids[i], sizeof(worker_ids[i]), "%s:%d", host,
+                         (int)wh.workers[i]);
+        closed_port = wh_free_port(); /* nothing listens there */
+        PQfinish(wh_db);
+        wh_db = NULL;
+}
+
+static void jobs_teardown(void)
+{
+        wh_shutdown();
+}
+
+/* Imports cluster with a kubeconfig whose server refuses connections. */
+static void import_unreachable(const char *cluster)
+{
+        char kc[512];
+        snprintf(
+            kc, sizeof(kc),
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: k\n  cluster:\n    "
+            "server: https://127.0.0.1:%d\ncontexts:\n- name: c\n  context: {cluster: k, "
+            "user: u}\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: "
+            "it-secret-token-42\n",
+            closed_port);
+        cm_command_t *c = wh_cmd(CM_COMMAND_IMPORT, cluster);
+        wh_seal(kc, strlen(kc), &c->import.kubeconfig, &c->import.kubeconfig_len);
+        wh_send(c);
+        expect_result(c->id, "applied");
+        wh_cmd_free(c);
+}
+
+static char *job_field(const char *cluster, const char *expr)
+{
+        char sql[300];
+        const char *p[1] = {cluster};
+        snprintf(sql, sizeof(sql), "SELECT %s FROM jobs WHERE cluster = $1", expr);
+        return wh_scalar(sql, 1, p);
+}
+
+/* Waits until the cluster's job runs; returns its owner (malloc'd). */
+static char *wait_running(const char *cluster, const char *attempt)
+{
+        char expect[32];
+        snprintf(expect, sizeof(expect), "running %s", attempt);
+        wh_wait_scalar("SELECT state || ' ' || attempt FROM jobs WHERE cluster = $1",
+                       cluster, expect, 20000);
+        return job_field(cluster, "owner");
+}
+
+static int is_worker(const char *owner)
+{
+        return strcmp(owner, worker_ids[0]) == 0 || strcmp(owner, worker_ids[1]) == 0;
+}
+
+static int log_has(const char *needle)
+{
+        int found = 0;
+        for (int i = 0; i < 2 && !found; i++) {
+                char path[400];
+                snprintf(path, sizeof(path), "%s/worker-%d.log", wh.dir, i);
+                char *log = wh_read_file(path, NULL);
+                found = log && strstr(log, needle) != NULL;
+                free(log);
+        }
+        return found;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+START_TEST(test_heartbeat_keeps_the_lease)
+{
+        import_unreachable("hb");
+        char *owner = wait_running("hb", "1");
+        ck_assert_msg(is_worker(owner), "owner %s is no worker", owner);
+        char *first = job_field("hb", "extract(epoch FROM lease_until)::text");
+        /* three lease periods: without heartbeats the lease would expire and the other
+         * worker resume the job (attempt 2) */
+        for (int i = 0; i < 3 * LEASE_S * 2; i++) {
+                wh_sleep_ms(500);
+                char *s =
+                    job_field("hb", "state || ' ' || attempt || ' ' || owner || ' ' "
+                                    "|| (lease_until > now())");
+                char expect[300];
+                snprintf(expect, sizeof(expect), "running 1 %s true", owner);
+                ck_assert_msg(strcmp(s, expect) == 0, "after %d ms: %s, expected %s",
+                              (i + 1) * 500, s, expect);
+                free(s);
+        }
+        char *last = job_field("hb", "extract(epoch FROM lease_until)::text");
+        ck_assert_msg(strtod(last, NULL) >= strtod(first, NULL) + 2 * LEASE_S,
+                      "lease_until moved from %s to %s only", first, last);
+        ASSERT_STATE("hb", "Connecting 1");
+        free(first);
+        free(last);
+        free(owner);
+}
+END_TEST
+
+START_TEST(test_row_taken_over_is_abandoned_and_resumed_after_lease_expiry)
+{
+        import_unreachable("rs");
+        char *owner = wait_running("rs", "1");
+        long abandoned = wh_metric("cm_worker_jobs_total{result=\"abandoned\"}");
+        long resumed = wh_metric("cm_worker_jobs_resumed_total");
+        /* another owner takes the row; its lease runs out at once (it "died") */
+        PQclear(wh_sql("UPDATE jobs SET owner = 'dead-worker:1', lease_until = now() - "
+                       "interval '1 second' WHERE cluster = 'rs'",
+                       0, NULL));
+        char *now_owner = wait_running("rs", "2");
+        ck_assert_msg(is_worker(now_owner), "resumed by %s", now_owner);
+        long long end = wh_now_ms() + 5000;
+        while (wh_now_ms() < end &&
+               wh_metric("cm_worker_jobs_total{result=\"abandoned\"}") <= abandoned)
+                wh_sleep_ms(100);
+        ck_assert_msg(wh_metric("cm_worker_jobs_total{result=\"abandoned\"}") > abandoned,
+                      "the first run was not abandoned");
+        ck_assert_int_eq(wh_metric("cm_worker_jobs_resumed_total"), resumed + 1);
+        ck_assert(log_has("job row is no longer ours"));
+        ck_assert(log_has("job resumed: its lease had expired"));
+        ck_assert(log_has("\"previousOwner\":\"dead-worker:1\""));
+        /* the abandoned run applied nothing */
+        ASSERT_STATE("rs", "Connecting 1");
+        free(owner);
+        free(now_owner);
+}
+END_TEST
+
+START_TEST(test_attempt_over_max_attempts_applies_job_failed)
+{
+        import_unreachable("mx");
+        free(wait_running("mx", "1"));
+        PQclear(wh_sql("UPDATE jobs SET owner = 'dead-worker:2', attempt = 3, error = "
+                       "'the node exploded', lease_until = now() - interval '1 second'"
+                       " WHERE cluster = 'mx'",
+                       0, NULL));
+        wh_wait_scalar("SELECT state FROM cluster_state WHERE name = $1", "mx",
+                       "Unavailable", 20000);
+        const char *want = "job connect gave up after 3 attempts (job.max_attempts = 3): "
+                           "the node exploded";
+        char *row = job_field("mx", "state || ' ' || attempt || ' | ' || error");
+        char expect[300];
+        snprintf(expect, sizeof(expect), "failed 4 | %s", want);
+        ck_assert_str_eq(row, expect);
+        free(row);
+        const char *p[1] = {"mx"};
+        char *last =
+            wh_scalar("SELECT last_error FROM cluster_state WHERE name = $1", 1, p);
+        ck_assert_str_eq(last, want);
+        free(last);
+        cm_cluster_event_t ev;
+        outbox_of("mx", 2, &ev);
+        assert_event(&ev, "mx", 2, "JobFailed", "Connecting", "Unavailable");
+        ck_assert_str_eq(ev.error, want);
+        ck_assert(ev.job_id && !ev.command_id);
+        ck_assert_str_eq(ev.actor.role, "system");
+        ck_assert(is_worker(ev.actor.name));
+        cm_cluster_event_destroy(&ev);
+}
+END_TEST
+
+START_TEST(test_kind_without_runner_stays_queued)
+{
+        cm_command_t *c = wh_cmd_create("zk");
+        wh_send(c);
+        expect_result(c->id, "applied");
+        wh_cmd_free(c);
+        wh_sleep_ms(4000); /* every runner has polled several times */
+        char *row = job_field("zk", "kind || ' ' || state || ' ' || attempt || ' ' || "
+                                    "coalesce(owner, '-')");
+        ck_assert_str_eq(row, "zke-up queued 0 -");
+        free(row);
+        ASSERT_STATE("zk", "Creating 1");
+}
+END_TEST
+
+START_TEST(test_cancel_stops_the_run_within_two_seconds)
+{
+        import_unreachable("cn");
+        free(wait_running("cn", "1"));
+        cm_command_t *c = wh_cmd(CM_COMMAND_CANCEL, "cn");
+        wh_send(c);
+        expect_result(c->id, "applied");
+        long long t0 = wh_now_ms();
+        wh_wait_scalar("SELECT state FROM cluster_state WHERE name = $1", "cn",
+                       "Unavailable", 5000);
+        long long took = wh_now_ms() - t0;
+        ck_assert_msg(took < 2000, "the run stopped %lld ms after the cancel", took);
+        char *row = job_field("cn", "state || ' ' || error || ' ' || cancel_requested");
+        ck_assert_str_eq(row, "canceled canceled true");
+        free(row);
+        cm_cluster_event_t ev;
+        outbox_of("cn", 3, &ev);
+        assert_event(&ev, "cn", 3, "JobFailed", "Canceling", "Unavailable");
+        ck_assert_str_eq(ev.error, "canceled");
+        cm_cluster_event_destroy(&ev);
+        wh_cmd_free(c);
+}
+END_TEST
+
+START_TEST(test_graceful_stop_hands_the_job_over)
+{
+        import_unreachable("gs");
+        char *owner = wait_running("gs", "1");
+        int i = strcmp(owner, worker_ids[0]) == 0 ? 0 : 1;
+        ck_assert(is_worker(owner));
+        /* (a forked test cannot reap the worker: the fixture's teardown does) */
+        ck_assert_int_eq(kill(wh.workers[i], SIGTERM), 0);
+        /* released with its attempt given back, and claimed by the other worker at once
+         * (no lease to wait for) */
+        char expect[300];
+        snprintf(expect, sizeof(expect), "running 1 %s", worker_ids[1 - i]);
+        wh_wait_scalar(
+            "SELECT state || ' ' || attempt || ' ' || owner FROM jobs WHERE cluster = $1",
+            "gs", expect, 10000);
+        ck_assert(log_has("\"job released\""));
+        ASSERT_STATE("gs", "Connecting 1");
+        free(owner);
+        /* the kubeconfigs' token reached no log line and no job row */
+        for (int k = 0; k < 2; k++) {
+                char path[400];
+                size_t len = 0;
+                snprintf(path, sizeof(path), "%s/worker-%d.log", wh.dir, k);
+                char *log = wh_read_file(path, &len);
+                ck_assert(log && len > 0);
+                assert_no_secret(log, len, path);
+                free(log);
+        }
+        char *rows =
+            wh_scalar("SELECT string_agg(payload::text || coalesce(error, '') || "
+                      "coalesce(outcome::text, ''), ' ') FROM jobs",
+                      0, NULL);
+        assert_no_secret(rows, strlen(rows), "jobs");
+        free(rows);
+}
+END_TEST
+
+int main(void)
+{
+        pg_testdb_base(); /* fails at once without CM_TEST_PG */
+        pg_testdb_owner_pid();
+        Suite *s = suite_create("jobs");
+        TCase *tc = tcase_create("runner");
+        tcase_set_timeout(tc, 120);
+        tcase_add_unchecked_fixture(tc, jobs_setup, jobs_teardown);
+        tcase_add_test(tc, test_heartbeat_keeps_the_lease);
+        tcase_add_test(tc,
+                       test_row_taken_over_is_abandoned_and_resumed_after_lease_expiry);
+        tcase_add_test(tc, test_attempt_over_max_attempts_applies_job_failed);
+        tcase_add_test(tc, test_kind_without_runner_stays_queued);
+        tcase_add_test(tc, test_cancel_stops_the_run_within_two_seconds);
+        tcase_add_test(tc, test_graceful_stop_hands_the_job_over);
+        suite_add_tcase(s, tc);
+        SRunner *sr = srunner_create(s);
+        srunner_run_all(sr, CK_VERBOSE);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        pg_testdb_drop_all();
+        if (!failed)
+                wh_remove_dir(); /* kept for its logs when something failed */
+        return failed ? 1 : 0;
+}
