@@ -112,9 +112,10 @@ static const cm_config_key_t cm_config_keys[] = {
     CM_STR(seal, secret_key_file, ".local/keys/seal.key", 1,
            "File of the private key that opens sealed secrets (keep it mode 0600)."),
 
-    CM_INT(job, runners, 4, 1, 256,
+    CM_INT(job, runners, 4, 0, 256,
            "Jobs one cm-worker runs at the same time (one thread and one database "
-           "connection each)."),
+           "connection each); 0: this worker runs no job (commands, relay and prober "
+           "only)."),
     CM_INT(job, max_attempts, 3, 1, 100,
            "Attempts of a job (claims: a run cut short by a crashed worker counts) before "
            "it fails."),

@@ -190,9 +190,14 @@ static void wh_start_worker(int i)
         snprintf(env[5], sizeof(env[5]), "CM_KAFKA_SESSION_TIMEOUT_MS=6000");
         snprintf(env[6], sizeof(env[6]), "CM_KAFKA_MESSAGE_TIMEOUT_MS=15000");
         snprintf(env[7], sizeof(env[7]), "CM_LOG_LEVEL=info");
-        for (int k = 0; k < 8; k++)
+        /* The command-side tests check what commands leave behind (a queued job, a
+         * Canceling cluster): their workers run no job unless the test asks for runners
+         * (CM_JOB_RUNNERS in its environment, as it_jobs does). */
+        snprintf(env[8], sizeof(env[8]), "CM_JOB_RUNNERS=%s",
+                 getenv("CM_JOB_RUNNERS") ? getenv("CM_JOB_RUNNERS") : "0");
+        for (int k = 0; k < 9; k++)
                 envp[k] = env[k];
-        envp[8] = NULL;
+        envp[9] = NULL;
         char *argv[] = {bin, NULL};
         wh.workers[i] = wh_spawn(argv, envp, log);
         if (i >= wh.worker_count)

@@ -611,6 +611,10 @@ static void *runner_main(void *arg)
 
 int worker_runner_start(worker_t *w, char *errstr, size_t errstr_size)
 {
+        if (w->conf->job.runners == 0) {
+                cm_log_info("this worker runs no job (job.runners = 0)");
+                return 0;
+        }
         worker_runners_t *rs = calloc(1, sizeof(*rs));
         if (!rs ||
             !(rs->runners = calloc((size_t)w->conf->job.runners, sizeof(runner_t)))) {
