@@ -181,8 +181,13 @@ void worker_job_progress(const worker_job_t *job, const char *step, const char *
                 lines += n - WORKER_PROGRESS_LINES;
                 n = WORKER_PROGRESS_LINES;
         }
-        for (size_t i = 0; i < n; i++)
-                cut[i] = strndup(lines[i] ? lines[i] : "", WORKER_PROGRESS_LINE_SZ);
+        for (size_t i = 0; i < n; i++) {
+                if (!(cut[i] =
+                          strndup(lines[i] ? lines[i] : "", WORKER_PROGRESS_LINE_SZ))) {
+                        n = i; /* out of memory: the lines so far */
+                        break;
+                }
+        }
         cm_job_progress_t p = {
             .cluster = (char *)job->cluster,
             .job_id = (char *)job->id,
@@ -256,10 +261,14 @@ static void keeper_extended(worker_runners_t *rs, const char *id, int64_t now)
 /* One poll: cancel flags and lost rows; and, when due, one heartbeat. */
 static void keeper_tick(worker_t *w, worker_runners_t *rs, int heartbeat)
 {
-        char ids[64 * 48], lease[16], err[512];
+        char lease[16], err[512];
         PGresult *r = NULL;
-        if (keeper_ids(rs, ids, sizeof(ids)) == 0)
+        size_t ids_size = (size_t)rs->count * 40 + 8;
+        char *ids = malloc(ids_size);
+        if (!ids || keeper_ids(rs, ids, ids_size) == 0) {
+                free(ids);
                 return;
+        }
         const char *v[3] = {ids, w->id, lease};
         snprintf(lease, sizeof(lease), "%d", w->conf->job.lease_s);
         int64_t now = mono_ms();
@@ -309,6 +318,7 @@ static void keeper_tick(worker_t *w, worker_runners_t *rs, int heartbeat)
                 pthread_mutex_unlock(&s->lock);
         }
         PQclear(r);
+        free(ids);
 }
 
 static void *keeper_main(void *arg)
