@@ -1,0 +1,354 @@
+/*
+ * cm_ssh_exec.c - one remote command on an open session: stdin fed, stdout and stderr
+ * kept up to a bound (the last bytes), exit status or signal, timeout and cancellation
+ * ending the remote command through the SSH "signal" request.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libssh2.h>
+
+#include "cm/ssh.h"
+#include "cm_ssh_int.h"
+
+#define CM_SSH_DEFAULT_EXEC_MS  600000
+#define CM_SSH_DEFAULT_OUTPUT   (64 * 1024)
+#define CM_SSH_GRACE_MS         300 /* between TERM and KILL */
+#define CM_SSH_CHANNEL_CLOSE_MS 1000
+#define CM_SSH_MESSAGE_LINES    5
+#define CM_SSH_MESSAGE_BYTES    400
+
+typedef struct {
+        char *buf;
+        size_t len, cap, dropped;
+} ring_t;
+
+/* Appends n bytes, keeping the last cap bytes. */
+static void ring_add(ring_t *r, const char *data, size_t n)
+{
+        if (n >= r->cap) {
+                r->dropped += r->len + (n - r->cap);
+                memcpy(r->buf, data + (n - r->cap), r->cap);
+                r->len = r->cap;
+                return;
+        }
+        if (r->len + n > r->cap) {
+                size_t drop = r->len + n - r->cap;
+                memmove(r->buf, r->buf + drop, r->len - drop);
+                r->len -= drop;
+                r->dropped += drop;
+        }
+        memcpy(r->buf + r->len, data, n);
+        r->len += n;
+}
+
+void cm_ssh_result_free(cm_ssh_result_t *res)
+{
+        if (res == NULL)
+                return;
+        free(res->out);
+        free(res->err);
+        memset(res, 0, sizeof(*res));
+}
+
+/* The last lines of buf (up to 5 lines, 400 bytes), joined by " | ", into out. */
+static const char *last_lines(const char *buf, size_t len, char *out, size_t out_size)
+{
+        while (len > 0 &&
+               (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+                len--;
+        size_t start = len;
+        int lines = 0;
+        while (start > 0 && len - start < CM_SSH_MESSAGE_BYTES) {
+                if (buf[start - 1] == '\n' && ++lines == CM_SSH_MESSAGE_LINES)
+                        break;
+                start--;
+        }
+        size_t o = 0;
+        for (size_t i = start; i < len && o + 4 < out_size; i++) {
+                char c = buf[i];
+                if (c == '\r')
+                        continue;
+                if (c == '\n') {
+                        memcpy(out + o, " | ", 3);
+                        o += 3;
+                } else {
+                        out[o++] = (c == '\t' || (unsigned char)c >= 0x20) ? c : '?';
+                }
+        }
+        out[o] = '\0';
+        return out;
+}
+
+/* Waits like cm_ssh_wait() but ignores the cancellation flag (used while ending a
+ * command). */
+static void wait_nocancel(cm_ssh_t *s, long deadline)
+{
+        const atomic_int *saved = s->cancel;
+        s->cancel = NULL;
+        (void)cm_ssh_wait(s, deadline);
+        s->cancel = saved;
+}
+
+/* Sends the SSH "signal" request (RFC 4254 6.9); 0 if the node accepted it. */
+static int send_signal(cm_ssh_t *s, LIBSSH2_CHANNEL *ch, const char *sig)
+{
+        long deadline = cm_ssh_now_ms() + CM_SSH_GRACE_MS;
+        int rc;
+        while ((rc = libssh2_channel_process_startup(ch, "signal", 6, sig,
+                                                     (unsigned int)strlen(sig))) ==
+               LIBSSH2_ERROR_EAGAIN) {
+                if (cm_ssh_now_ms() >= deadline)
+                        return -1;
+                wait_nocancel(s, deadline);
+        }
+        return rc == 0 ? 0 : -1;
+}
+
+/* Reads what is available of both streams; returns 1 if anything came, -1 on error; sets
+ *eof when both streams are at their end. */
+static int drain(LIBSSH2_CHANNEL *ch, ring_t *out, ring_t *err, int *eof)
+{
+        char buf[16384];
+        int got = 0, ends = 0;
+        for (int stream = 0; stream < 2; stream++) {
+                for (;;) {
+                        ssize_t n = libssh2_channel_read_ex(ch, stream, buf, sizeof(buf));
+                        if (n > 0) {
+                                ring_add(stream ? err : out, buf, (size_t)n);
+                                got = 1;
+                                continue;
+                        }
+                        if (n == 0 && libssh2_channel_eof(ch))
+                                ends++;
+                        if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
+                                return -1;
+                        break;
+                }
+        }
+        *eof = ends == 2;
+        return got;
+}
+
+/* Ends the remote command (TERM, grace, KILL) and lets go of the channel. */
+static int end_command(cm_ssh_t *s, LIBSSH2_CHANNEL *ch, ring_t *out, ring_t *err)
+{
+        int eof = 0, signalled = send_signal(s, ch, "TERM") == 0;
+        long grace = cm_ssh_now_ms() + CM_SSH_GRACE_MS;
+        while (signalled && !eof && cm_ssh_now_ms() < grace) {
+                if (drain(ch, out, err, &eof) < 0)
+                        break;
+                if (!eof)
+                        wait_nocancel(s, grace);
+        }
+        if (signalled && !eof)
+                (void)send_signal(s, ch, "KILL");
+        return signalled;
+}
+
+/* Closes ch, stores its exit status or signal in res (if not NULL) and frees it, waiting
+   at most a second for the node. */
+static void channel_finish(cm_ssh_t *s, LIBSSH2_CHANNEL *ch, cm_ssh_result_t *res)
+{
+        long deadline = cm_ssh_now_ms() + CM_SSH_CHANNEL_CLOSE_MS;
+        while (libssh2_channel_close(ch) == LIBSSH2_ERROR_EAGAIN &&
+               cm_ssh_now_ms() < deadline)
+                wait_nocancel(s, deadline);
+        while (libssh2_channel_wait_closed(ch) == LIBSSH2_ERROR_EAGAIN &&
+               cm_ssh_now_ms() < deadline)
+                wait_nocancel(s, deadline);
+        if (res != NULL) {
+                char *sig = NULL;
+                size_t siglen = 0;
+                res->exit_status = -1;
+                res->exit_signal[0] = '\0';
+                if (libssh2_channel_get_exit_signal(ch, &sig, &siglen, NULL, NULL, NULL,
+                                                    NULL) == 0 &&
+                    sig != NULL) {
+                        snprintf(res->exit_signal, sizeof(res->exit_signal), "%.*s",
+                                 (int)siglen, sig);
+                        libssh2_free(s->session, sig);
+                } else {
+                        res->exit_status = libssh2_channel_get_exit_status(ch);
+                }
+        }
+        while (libssh2_channel_free(ch) == LIBSSH2_ERROR_EAGAIN &&
+               cm_ssh_now_ms() < deadline)
+                wait_nocancel(s, deadline);
+}
+
+/* Opens a session channel, retrying while libssh2 says EAGAIN. */
+static LIBSSH2_CHANNEL *open_channel(cm_ssh_t *s, long deadline, cm_ssh_err_t *why)
+{
+        LIBSSH2_CHANNEL *ch;
+        *why = CM_SSH_ERR_PROTOCOL;
+        while ((ch = libssh2_channel_open_session(s->session)) == NULL) {
+                if (libssh2_session_last_errno(s->session) != LIBSSH2_ERROR_EAGAIN)
+                        return NULL;
+                cm_ssh_err_t w = cm_ssh_wait(s, deadline);
+                if (w != CM_SSH_OK) {
+                        *why = w;
+                        return NULL;
+                }
+        }
+        return ch;
+}
+
+/* Reads and writes until the command's output ends; CM_SSH_OK, a wait's failure (*w) or
+   CM_SSH_ERR_PROTOCOL. */
+static cm_ssh_err_t pump(cm_ssh_t *s, LIBSSH2_CHANNEL *ch, const cm_ssh_exec_opts_t *opts,
+                         ring_t *out, ring_t *err, long deadline)
+{
+        const char *in = opts->stdin_data;
+        size_t in_left = in ? opts->stdin_len : 0;
+        int eof_sent = 0, eof = 0;
+        while (!eof) {
+                int progress = 0;
+                while (in_left > 0) {
+                        ssize_t n = libssh2_channel_write(ch, in, in_left);
+                        if (n == LIBSSH2_ERROR_EAGAIN)
+                                break;
+                        if (n < 0) {
+                                in_left = 0; /* the command closed its stdin: not fatal */
+                                break;
+                        }
+                        in += n;
+                        in_left -= (size_t)n;
+                        progress = 1;
+                }
+                if (in_left == 0 && !eof_sent &&
+                    libssh2_channel_send_eof(ch) != LIBSSH2_ERROR_EAGAIN)
+                        eof_sent = 1;
+                int got = drain(ch, out, err, &eof);
+                if (got < 0)
+                        return CM_SSH_ERR_PROTOCOL;
+                if (got || progress || eof)
+                        continue;
+                cm_ssh_err_t w = cm_ssh_wait(s, deadline);
+                if (w != CM_SSH_OK)
+                        return w;
+        }
+        return CM_SSH_OK;
+}
+
+/* The message and code of a command that ran to its end. */
+static cm_ssh_err_t judge_exit(const cm_ssh_result_t *res, const char *cmd, char *errstr,
+                               size_t errstr_size)
+{
+        char tail[CM_SSH_MESSAGE_BYTES + 64];
+        if (res->exit_status == 0 && res->exit_signal[0] == '\0')
+                return CM_SSH_OK;
+        if (res->err_len > 0)
+                last_lines(res->err, res->err_len, tail, sizeof(tail));
+        else if (res->out_len > 0)
+                last_lines(res->out, res->out_len, tail, sizeof(tail));
+        else
+                snprintf(tail, sizeof(tail), "(no output)");
+        if (res->exit_signal[0] != '\0')
+                snprintf(errstr, errstr_size, "command \"%s\" killed by signal %s: %s",
+                         cmd, res->exit_signal, tail);
+        else if (res->exit_status < 0)
+                snprintf(errstr, errstr_size,
+                         "command \"%s\" ended without an exit status: %s", cmd, tail);
+        else
+                snprintf(errstr, errstr_size, "command \"%s\" exited %d: %s", cmd,
+                         res->exit_status, tail);
+        return CM_SSH_ERR_EXIT;
+}
+
+cm_ssh_err_t cm_ssh_exec(cm_ssh_t *s, const char *command, const cm_ssh_exec_opts_t *opts,
+                         cm_ssh_result_t *res, char *errstr, size_t errstr_size)
+{
+        cm_ssh_exec_opts_t defaults = {0};
+        cm_ssh_result_t local = {0};
+        char cmd[80], secs[32];
+        if (opts == NULL)
+                opts = &defaults;
+        if (res == NULL)
+                res = &local;
+        memset(res, 0, sizeof(*res));
+        res->exit_status = -1;
+        cm_ssh_fmt_command(command, cmd, sizeof(cmd));
+        long timeout = opts->timeout_ms > 0 ? opts->timeout_ms : CM_SSH_DEFAULT_EXEC_MS;
+        size_t cap = opts->output_max > 0 ? opts->output_max : CM_SSH_DEFAULT_OUTPUT;
+        ring_t out = {.buf = malloc(cap + 1), .cap = cap};
+        ring_t err = {.buf = malloc(cap + 1), .cap = cap};
+        long start = cm_ssh_now_ms(), deadline = start + timeout;
+        cm_ssh_err_t rc = CM_SSH_OK;
+        LIBSSH2_CHANNEL *ch = NULL;
+        int r;
+        if (out.buf == NULL || err.buf == NULL) {
+                snprintf(errstr, errstr_size, "command \"%s\": out of memory", cmd);
+                rc = CM_SSH_ERR_PROTOCOL;
+                goto done;
+        }
+        ch = open_channel(s, deadline, &rc);
+        if (ch == NULL) {
+                if (rc == CM_SSH_ERR_TIMEOUT)
+                        snprintf(errstr, errstr_size, "command \"%s\" timed out after %s",
+                                 cmd, cm_ssh_fmt_secs(timeout, secs, sizeof(secs)));
+                else if (rc == CM_SSH_ERR_CANCELED)
+                        snprintf(errstr, errstr_size, "command \"%s\" canceled", cmd);
+                else
+                        snprintf(errstr, errstr_size,
+                                 "command \"%s\": cannot open a channel to %s: %s", cmd,
+                                 s->peer, cm_ssh_last_error(s));
+                goto done;
+        }
+        while ((r = libssh2_channel_exec(ch, command)) == LIBSSH2_ERROR_EAGAIN)
+                if ((rc = cm_ssh_wait(s, deadline)) != CM_SSH_OK)
+                        break;
+        if (rc == CM_SSH_OK && r != 0) {
+                snprintf(errstr, errstr_size,
+                         "command \"%s\": %s refused to start it: %s", cmd, s->peer,
+                         cm_ssh_last_error(s));
+                rc = CM_SSH_ERR_PROTOCOL;
+                goto done;
+        }
+        if (rc == CM_SSH_OK)
+                rc = pump(s, ch, opts, &out, &err, deadline);
+        if (rc == CM_SSH_ERR_TIMEOUT || rc == CM_SSH_ERR_CANCELED) {
+                const char *left = end_command(s, ch, &out, &err)
+                                       ? ""
+                                       : " (the node refused the signal request: the "
+                                         "command may still be running)";
+                if (rc == CM_SSH_ERR_TIMEOUT)
+                        snprintf(errstr, errstr_size,
+                                 "command \"%s\" timed out after %s%s", cmd,
+                                 cm_ssh_fmt_secs(timeout, secs, sizeof(secs)), left);
+                else
+                        snprintf(
+                            errstr, errstr_size, "command \"%s\" canceled after %s%s",
+                            cmd,
+                            cm_ssh_fmt_secs(cm_ssh_now_ms() - start, secs, sizeof(secs)),
+                            left);
+                goto done;
+        }
+        if (rc != CM_SSH_OK) {
+                snprintf(errstr, errstr_size,
+                         "command \"%s\": connection to %s failed: %s", cmd, s->peer,
+                         cm_ssh_last_error(s));
+                goto done;
+        }
+        channel_finish(s, ch, res);
+        ch = NULL;
+done:
+        if (ch != NULL)
+                channel_finish(s, ch, NULL);
+        if (out.buf)
+                out.buf[out.len] = '\0';
+        if (err.buf)
+                err.buf[err.len] = '\0';
+        res->out = out.buf;
+        res->out_len = out.len;
+        res->out_dropped = out.dropped;
+        res->err = err.buf;
+        res->err_len = err.len;
+        res->err_dropped = err.dropped;
+        if (rc == CM_SSH_OK)
+                rc = judge_exit(res, cmd, errstr, errstr_size);
+        if (res == &local)
+                cm_ssh_result_free(&local);
+        return rc;
+}
