@@ -4,6 +4,7 @@
  * ending the remote command through the SSH "signal" request.
  */
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +15,7 @@
 
 #define CM_SSH_DEFAULT_EXEC_MS  600000
 #define CM_SSH_DEFAULT_OUTPUT   (64 * 1024)
-#define CM_SSH_GRACE_MS         300 /* between TERM and KILL */
+#define CM_SSH_KILL_MS          1500 /* budget of the kill command */
 #define CM_SSH_CHANNEL_CLOSE_MS 1000
 #define CM_SSH_MESSAGE_LINES    5
 #define CM_SSH_MESSAGE_BYTES    400
@@ -81,6 +82,18 @@ static const char *last_lines(const char *buf, size_t len, char *out, size_t out
         return out;
 }
 
+#define CM_SSH_PID_MARKER "cm-exec-pid:"
+
+typedef struct {
+        cm_ssh_t *s;
+        LIBSSH2_CHANNEL *ch;
+        ring_t out, err;
+        long pid;        /* the remote shell's pid (its process group), 0 until known */
+        int marker_done; /* the first stdout line was looked at */
+        char line[64];   /* the first stdout line so far */
+        size_t line_len;
+} exec_t;
+
 /* Waits like cm_ssh_wait() but ignores the cancellation flag (used while ending a
  * command). */
 static void wait_nocancel(cm_ssh_t *s, long deadline)
@@ -91,60 +104,60 @@ static void wait_nocancel(cm_ssh_t *s, long deadline)
         s->cancel = saved;
 }
 
-/* Sends the SSH "signal" request (RFC 4254 6.9); 0 if the node accepted it. */
-static int send_signal(cm_ssh_t *s, LIBSSH2_CHANNEL *ch, const char *sig)
+/* stdout data: the marker line (the first) gives the pid and is dropped; the rest is
+ * kept. */
+static void add_stdout(exec_t *x, const char *data, size_t n)
 {
-        long deadline = cm_ssh_now_ms() + CM_SSH_GRACE_MS;
-        int rc;
-        while ((rc = libssh2_channel_process_startup(ch, "signal", 6, sig,
-                                                     (unsigned int)strlen(sig))) ==
-               LIBSSH2_ERROR_EAGAIN) {
-                if (cm_ssh_now_ms() >= deadline)
-                        return -1;
-                wait_nocancel(s, deadline);
+        while (!x->marker_done && n > 0) {
+                char c = *data++;
+                n--;
+                if (c != '\n' && x->line_len < sizeof(x->line) - 1) {
+                        x->line[x->line_len++] = c;
+                        continue;
+                }
+                x->line[x->line_len] = '\0';
+                x->marker_done = 1;
+                size_t ml = sizeof(CM_SSH_PID_MARKER) - 1;
+                if (c == '\n' && strncmp(x->line, CM_SSH_PID_MARKER, ml) == 0) {
+                        x->pid = strtol(x->line + ml, NULL, 10);
+                } else {
+                        /* something printed before the marker (a login script): keep it
+                         */
+                        ring_add(&x->out, x->line, x->line_len);
+                        ring_add(&x->out, &c, 1);
+                }
         }
-        return rc == 0 ? 0 : -1;
+        if (n > 0)
+                ring_add(&x->out, data, n);
 }
 
-/* Reads what is available of both streams; returns 1 if anything came, -1 on error; sets
- *eof when both streams are at their end. */
-static int drain(LIBSSH2_CHANNEL *ch, ring_t *out, ring_t *err, int *eof)
+/* Reads what is available of both streams; returns 1 if anything came, 0 if not, a
+   libssh2 error code (< 0) on failure; sets *eof when both streams are at their end. */
+static int drain(exec_t *x, int *eof)
 {
         char buf[16384];
         int got = 0, ends = 0;
         for (int stream = 0; stream < 2; stream++) {
                 for (;;) {
-                        ssize_t n = libssh2_channel_read_ex(ch, stream, buf, sizeof(buf));
+                        ssize_t n =
+                            libssh2_channel_read_ex(x->ch, stream, buf, sizeof(buf));
                         if (n > 0) {
-                                ring_add(stream ? err : out, buf, (size_t)n);
+                                if (stream == 0)
+                                        add_stdout(x, buf, (size_t)n);
+                                else
+                                        ring_add(&x->err, buf, (size_t)n);
                                 got = 1;
                                 continue;
                         }
-                        if (n == 0 && libssh2_channel_eof(ch))
+                        if (n == 0 && libssh2_channel_eof(x->ch))
                                 ends++;
                         if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
-                                return -1;
+                                return (int)n;
                         break;
                 }
         }
         *eof = ends == 2;
         return got;
-}
-
-/* Ends the remote command (TERM, grace, KILL) and lets go of the channel. */
-static int end_command(cm_ssh_t *s, LIBSSH2_CHANNEL *ch, ring_t *out, ring_t *err)
-{
-        int eof = 0, signalled = send_signal(s, ch, "TERM") == 0;
-        long grace = cm_ssh_now_ms() + CM_SSH_GRACE_MS;
-        while (signalled && !eof && cm_ssh_now_ms() < grace) {
-                if (drain(ch, out, err, &eof) < 0)
-                        break;
-                if (!eof)
-                        wait_nocancel(s, grace);
-        }
-        if (signalled && !eof)
-                (void)send_signal(s, ch, "KILL");
-        return signalled;
 }
 
 /* Closes ch, stores its exit status or signal in res (if not NULL) and frees it, waiting
@@ -182,23 +195,46 @@ static void channel_finish(cm_ssh_t *s, LIBSSH2_CHANNEL *ch, cm_ssh_result_t *re
 static LIBSSH2_CHANNEL *open_channel(cm_ssh_t *s, long deadline, cm_ssh_err_t *why)
 {
         LIBSSH2_CHANNEL *ch;
-        *why = CM_SSH_ERR_PROTOCOL;
         while ((ch = libssh2_channel_open_session(s->session)) == NULL) {
-                if (libssh2_session_last_errno(s->session) != LIBSSH2_ERROR_EAGAIN)
+                if (libssh2_session_last_errno(s->session) != LIBSSH2_ERROR_EAGAIN) {
+                        *why = CM_SSH_ERR_PROTOCOL;
                         return NULL;
+                }
                 cm_ssh_err_t w = cm_ssh_wait(s, deadline);
                 if (w != CM_SSH_OK) {
                         *why = w;
                         return NULL;
                 }
         }
+        *why = CM_SSH_OK;
         return ch;
 }
 
-/* Reads and writes until the command's output ends; CM_SSH_OK, a wait's failure (*w) or
-   CM_SSH_ERR_PROTOCOL. */
-static cm_ssh_err_t pump(cm_ssh_t *s, LIBSSH2_CHANNEL *ch, const cm_ssh_exec_opts_t *opts,
-                         ring_t *out, ring_t *err, long deadline)
+/* Starts command (with the pid marker in front) on x->ch. */
+static cm_ssh_err_t start(exec_t *x, const char *command, long deadline)
+{
+        size_t len = strlen(command) + 64;
+        char *full = malloc(len);
+        if (full == NULL)
+                return CM_SSH_ERR_PROTOCOL;
+        /* printf and $$ are the same in sh, bash, zsh, ksh; the newline keeps the command
+           intact whatever it starts with */
+        snprintf(full, len, "printf '" CM_SSH_PID_MARKER "%%s\\n' \"$$\"\n%s", command);
+        int r;
+        cm_ssh_err_t w = CM_SSH_OK;
+        while ((r = libssh2_channel_exec(x->ch, full)) == LIBSSH2_ERROR_EAGAIN)
+                if ((w = cm_ssh_wait(x->s, deadline)) != CM_SSH_OK)
+                        break;
+        free(full);
+        if (w != CM_SSH_OK)
+                return w;
+        return r == 0 ? CM_SSH_OK : CM_SSH_ERR_PROTOCOL;
+}
+
+/* Reads and writes until the command's output ends; CM_SSH_OK, a wait's failure or
+   CM_SSH_ERR_PROTOCOL (*lerr: libssh2's code). */
+static cm_ssh_err_t pump(exec_t *x, const cm_ssh_exec_opts_t *opts, long deadline,
+                         int *lerr)
 {
         const char *in = opts->stdin_data;
         size_t in_left = in ? opts->stdin_len : 0;
@@ -206,7 +242,7 @@ static cm_ssh_err_t pump(cm_ssh_t *s, LIBSSH2_CHANNEL *ch, const cm_ssh_exec_opt
         while (!eof) {
                 int progress = 0;
                 while (in_left > 0) {
-                        ssize_t n = libssh2_channel_write(ch, in, in_left);
+                        ssize_t n = libssh2_channel_write(x->ch, in, in_left);
                         if (n == LIBSSH2_ERROR_EAGAIN)
                                 break;
                         if (n < 0) {
@@ -218,18 +254,73 @@ static cm_ssh_err_t pump(cm_ssh_t *s, LIBSSH2_CHANNEL *ch, const cm_ssh_exec_opt
                         progress = 1;
                 }
                 if (in_left == 0 && !eof_sent &&
-                    libssh2_channel_send_eof(ch) != LIBSSH2_ERROR_EAGAIN)
+                    libssh2_channel_send_eof(x->ch) != LIBSSH2_ERROR_EAGAIN)
                         eof_sent = 1;
-                int got = drain(ch, out, err, &eof);
-                if (got < 0)
+                int got = drain(x, &eof);
+                if (got < 0) {
+                        *lerr = got;
                         return CM_SSH_ERR_PROTOCOL;
+                }
                 if (got || progress || eof)
                         continue;
-                cm_ssh_err_t w = cm_ssh_wait(s, deadline);
+                cm_ssh_err_t w = cm_ssh_wait(x->s, deadline);
                 if (w != CM_SSH_OK)
                         return w;
         }
         return CM_SSH_OK;
+}
+
+/*
+ * Ends the remote command's process group from a second channel: TERM, then KILL if it
+ * is still there 300 ms later. Returns 1 if the kill command ran, 0 if the pid is unknown
+ * or the node could not be reached. Ignores the cancellation flag (bounded by 1.5 s).
+ */
+static int kill_remote(exec_t *x)
+{
+        if (x->pid <= 1)
+                return 0;
+        cm_ssh_t *s = x->s;
+        const atomic_int *saved = s->cancel;
+        s->cancel = NULL;
+        long deadline = cm_ssh_now_ms() + CM_SSH_KILL_MS;
+        char cmd[512];
+        snprintf(
+            cmd, sizeof(cmd),
+            "kill -TERM -- -%ld 2>/dev/null || exit 0; for i in 1 2 3; do sleep 0.1; "
+            "kill -0 -- -%ld 2>/dev/null || exit 0; done; kill -KILL -- -%ld "
+            "2>/dev/null; exit 0",
+            x->pid, x->pid, x->pid);
+        cm_ssh_err_t w;
+        int ok = 0;
+        LIBSSH2_CHANNEL *ch = open_channel(s, deadline, &w);
+        if (ch != NULL) {
+                int r;
+                while ((r = libssh2_channel_exec(ch, cmd)) == LIBSSH2_ERROR_EAGAIN &&
+                       cm_ssh_wait(s, deadline) == CM_SSH_OK)
+                        ;
+                if (r == 0) {
+                        /* wait for the kill command's end: both streams at EOF */
+                        char buf[256];
+                        while (cm_ssh_now_ms() < deadline) {
+                                ssize_t n = libssh2_channel_read(ch, buf, sizeof(buf));
+                                ssize_t e =
+                                    libssh2_channel_read_stderr(ch, buf, sizeof(buf));
+                                if (n > 0 || e > 0)
+                                        continue;
+                                if (libssh2_channel_eof(ch)) {
+                                        ok = 1;
+                                        break;
+                                }
+                                if ((n < 0 && n != LIBSSH2_ERROR_EAGAIN) ||
+                                    (e < 0 && e != LIBSSH2_ERROR_EAGAIN))
+                                        break;
+                                (void)cm_ssh_wait(s, deadline);
+                        }
+                }
+                channel_finish(s, ch, NULL);
+        }
+        s->cancel = saved;
+        return ok;
 }
 
 /* The message and code of a command that ran to its end. */
@@ -272,19 +363,19 @@ cm_ssh_err_t cm_ssh_exec(cm_ssh_t *s, const char *command, const cm_ssh_exec_opt
         cm_ssh_fmt_command(command, cmd, sizeof(cmd));
         long timeout = opts->timeout_ms > 0 ? opts->timeout_ms : CM_SSH_DEFAULT_EXEC_MS;
         size_t cap = opts->output_max > 0 ? opts->output_max : CM_SSH_DEFAULT_OUTPUT;
-        ring_t out = {.buf = malloc(cap + 1), .cap = cap};
-        ring_t err = {.buf = malloc(cap + 1), .cap = cap};
-        long start = cm_ssh_now_ms(), deadline = start + timeout;
+        exec_t x = {.s = s,
+                    .out = {.buf = malloc(cap + 1), .cap = cap},
+                    .err = {.buf = malloc(cap + 1), .cap = cap}};
+        long t0 = cm_ssh_now_ms(), deadline = t0 + timeout;
         cm_ssh_err_t rc = CM_SSH_OK;
-        LIBSSH2_CHANNEL *ch = NULL;
-        int r;
-        if (out.buf == NULL || err.buf == NULL) {
+        int lerr = 0;
+        if (x.out.buf == NULL || x.err.buf == NULL) {
                 snprintf(errstr, errstr_size, "command \"%s\": out of memory", cmd);
                 rc = CM_SSH_ERR_PROTOCOL;
                 goto done;
         }
-        ch = open_channel(s, deadline, &rc);
-        if (ch == NULL) {
+        x.ch = open_channel(s, deadline, &rc);
+        if (x.ch == NULL) {
                 if (rc == CM_SSH_ERR_TIMEOUT)
                         snprintf(errstr, errstr_size, "command \"%s\" timed out after %s",
                                  cmd, cm_ssh_fmt_secs(timeout, secs, sizeof(secs)));
@@ -296,23 +387,20 @@ cm_ssh_err_t cm_ssh_exec(cm_ssh_t *s, const char *command, const cm_ssh_exec_opt
                                  s->peer, cm_ssh_last_error(s));
                 goto done;
         }
-        while ((r = libssh2_channel_exec(ch, command)) == LIBSSH2_ERROR_EAGAIN)
-                if ((rc = cm_ssh_wait(s, deadline)) != CM_SSH_OK)
-                        break;
-        if (rc == CM_SSH_OK && r != 0) {
+        rc = start(&x, command, deadline);
+        if (rc == CM_SSH_ERR_PROTOCOL) {
                 snprintf(errstr, errstr_size,
                          "command \"%s\": %s refused to start it: %s", cmd, s->peer,
                          cm_ssh_last_error(s));
-                rc = CM_SSH_ERR_PROTOCOL;
                 goto done;
         }
         if (rc == CM_SSH_OK)
-                rc = pump(s, ch, opts, &out, &err, deadline);
+                rc = pump(&x, opts, deadline, &lerr);
         if (rc == CM_SSH_ERR_TIMEOUT || rc == CM_SSH_ERR_CANCELED) {
-                const char *left = end_command(s, ch, &out, &err)
+                const char *left = kill_remote(&x)
                                        ? ""
-                                       : " (the node refused the signal request: the "
-                                         "command may still be running)";
+                                       : " (could not signal it on the node: it "
+                                         "may still be running)";
                 if (rc == CM_SSH_ERR_TIMEOUT)
                         snprintf(errstr, errstr_size,
                                  "command \"%s\" timed out after %s%s", cmd,
@@ -321,31 +409,31 @@ cm_ssh_err_t cm_ssh_exec(cm_ssh_t *s, const char *command, const cm_ssh_exec_opt
                         snprintf(
                             errstr, errstr_size, "command \"%s\" canceled after %s%s",
                             cmd,
-                            cm_ssh_fmt_secs(cm_ssh_now_ms() - start, secs, sizeof(secs)),
+                            cm_ssh_fmt_secs(cm_ssh_now_ms() - t0, secs, sizeof(secs)),
                             left);
                 goto done;
         }
         if (rc != CM_SSH_OK) {
                 snprintf(errstr, errstr_size,
-                         "command \"%s\": connection to %s failed: %s", cmd, s->peer,
-                         cm_ssh_last_error(s));
+                         "command \"%s\": connection to %s failed: %s (libssh2 error %d)",
+                         cmd, s->peer, cm_ssh_last_error(s), lerr);
                 goto done;
         }
-        channel_finish(s, ch, res);
-        ch = NULL;
+        channel_finish(s, x.ch, res);
+        x.ch = NULL;
 done:
-        if (ch != NULL)
-                channel_finish(s, ch, NULL);
-        if (out.buf)
-                out.buf[out.len] = '\0';
-        if (err.buf)
-                err.buf[err.len] = '\0';
-        res->out = out.buf;
-        res->out_len = out.len;
-        res->out_dropped = out.dropped;
-        res->err = err.buf;
-        res->err_len = err.len;
-        res->err_dropped = err.dropped;
+        if (x.ch != NULL)
+                channel_finish(s, x.ch, NULL);
+        if (x.out.buf)
+                x.out.buf[x.out.len] = '\0';
+        if (x.err.buf)
+                x.err.buf[x.err.len] = '\0';
+        res->out = x.out.buf;
+        res->out_len = x.out.len;
+        res->out_dropped = x.out.dropped;
+        res->err = x.err.buf;
+        res->err_len = x.err.len;
+        res->err_dropped = x.err.dropped;
         if (rc == CM_SSH_OK)
                 rc = judge_exit(res, cmd, errstr, errstr_size);
         if (res == &local)

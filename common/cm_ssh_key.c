@@ -376,12 +376,15 @@ cm_ssh_err_t cm_ssh_key_new(const unsigned char *key, size_t len, cm_ssh_key_t *
         if (cm_ssh_key_check(key, len, errstr, errstr_size) != 0)
                 return CM_SSH_ERR_KEY;
         cm_ssh_key_t *k = calloc(1, sizeof(*k));
-        if (k == NULL || (k->pem = sodium_malloc(len)) == NULL) {
+        /* NUL-terminated: libssh2 1.10 runs strlen() over the key despite its length (seen
+           reading into sodium_malloc's guard page) */
+        if (k == NULL || (k->pem = sodium_malloc(len + 1)) == NULL) {
                 free(k);
                 snprintf(errstr, errstr_size, "out of memory for the SSH key");
                 return CM_SSH_ERR_KEY;
         }
         memcpy(k->pem, key, len);
+        k->pem[len] = '\0';
         k->len = len;
         k->type = cm_ssh_key_detect(key, len, NULL);
         *out = k;
