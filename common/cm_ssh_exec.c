@@ -1,7 +1,16 @@
 /*
  * cm_ssh_exec.c - one remote command on an open session: stdin fed, stdout and stderr
  * kept up to a bound (the last bytes), exit status or signal, timeout and cancellation
- * ending the remote command through the SSH "signal" request.
+ * ending the remote command.
+ *
+ * Ending a remote command: libssh2 1.10 cannot send the SSH "signal" request (a channel
+ * takes one process request only: "Channel can not be reused"), and closing the channel
+ * leaves a command without a pty running. So the command is prefixed with a line that
+ * prints the shell's pid on stdout (a marker line, removed from the captured output);
+ * sshd starts the shell as a session leader, so that pid is the process group of the
+ * command and its children. On timeout or cancel a second channel runs kill -TERM on
+ * that group, then -KILL 300 ms later if it is still there, and the command's channel is
+ * closed.
  */
 #include <stdio.h>
 #include <stdint.h>

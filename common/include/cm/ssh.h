@@ -18,14 +18,17 @@
  * both SHA256 fingerprints. The check is never skipped.
  *
  * Every blocking step polls in slices of at most 100 ms and checks the cancellation flag
- * between slices, so a canceled job lets go of a node within about 1.5 s (the remote
- * command is signalled first, see cm_ssh_exec()).
+ * between slices, so a canceled job lets go of a node within about 1.7 s (the remote
+ * command is killed first, see cm_ssh_exec()).
  *
- * Error messages name the node as host:port and never hold key material:
+ * Error messages never hold key material. Those of connections and uploads name the node
+ * as host:port; those of commands do not (the caller says which node ran it, as
+ * cm_ssh_parallel_summary() does):
  *   connect 127.0.0.12:22: connection refused
  *   timeout after 10 s connecting to 127.0.0.12:22
- *   host key for 127.0.0.12:22 changed: pinned SHA256:..., offered SHA256:...; refusing
- * to connect auth failed for user "cm" with the cluster's ed25519 key on 127.0.0.12:22
+ *   host key for 127.0.0.12:22 changed: pinned SHA256:..., offered SHA256:...;
+ *       refusing to connect                                         (one line)
+ *   auth failed for user "cm" with the cluster's ed25519 key on 127.0.0.12:22
  *   command "docker ps" exited 3: <last stderr lines, joined by " | ">
  *   command "sleep 100" timed out after 5 s
  *
@@ -44,8 +47,7 @@ typedef enum {
         CM_SSH_ERR_KEY,     /* the private key is unusable (RSA, encrypted, malformed) */
         CM_SSH_ERR_CONNECT, /* TCP: refused, unreachable, unresolvable */
         CM_SSH_ERR_TIMEOUT, /* connect, handshake, auth, a command or an upload ran out */
-        CM_SSH_ERR_HOSTKEY, /* the node's host key differs from the pin (or the pin is
-                               bad) */
+        CM_SSH_ERR_HOSTKEY, /* the host key differs from the pin (or the pin is bad) */
         CM_SSH_ERR_AUTH,    /* public-key authentication refused */
         CM_SSH_ERR_PROTOCOL, /* SSH handshake, channel or transport failure */
         CM_SSH_ERR_EXIT,     /* the command exited non-zero or was killed by a signal */
@@ -57,8 +59,7 @@ typedef enum {
 /* A static description of err. Thread-safe. */
 const char *cm_ssh_err2str(cm_ssh_err_t err);
 
-/* ---- keys and fingerprints (pure helpers) -------------------------------------------
- */
+/* ---- keys and fingerprints (pure helpers) ---- */
 
 typedef enum {
         CM_SSH_KEY_UNKNOWN = 0,
@@ -114,8 +115,7 @@ int cm_ssh_pubkey_fingerprint(const char *line, char *out, size_t out_size);
  */
 char *cm_ssh_format_peer(const char *host, int port, char *out, size_t out_size);
 
-/* ---- the cluster key ----------------------------------------------------------------
- */
+/* ---- the cluster key ---- */
 
 typedef struct cm_ssh_key_s cm_ssh_key_t;
 
@@ -133,8 +133,7 @@ cm_ssh_key_type_t cm_ssh_key_type(const cm_ssh_key_t *key);
 /* Zeroes and frees key. NULL is ignored. */
 void cm_ssh_key_free(cm_ssh_key_t *key);
 
-/* ---- sessions -----------------------------------------------------------------------
- */
+/* ---- sessions ---- */
 
 typedef struct cm_ssh_s cm_ssh_t;
 
@@ -171,8 +170,7 @@ const char *cm_ssh_peer(const cm_ssh_t *s);
 /* Disconnects (waiting at most 1 s for the node) and frees s. NULL is ignored. */
 void cm_ssh_close(cm_ssh_t *s);
 
-/* ---- commands -----------------------------------------------------------------------
- */
+/* ---- commands ---- */
 
 typedef struct {
         int timeout_ms;         /* > 0; 0 means 600 s (zke.command_timeout_s's default) */
@@ -203,14 +201,19 @@ typedef struct {
  *   CM_SSH_ERR_TIMEOUT   "command "x" timed out after 5 s";
  *   CM_SSH_ERR_CANCELED  the cancellation flag was raised;
  *   CM_SSH_ERR_PROTOCOL  the channel or the connection failed.
- * On timeout or cancel the remote command is ended: the SSH "signal" request sends TERM,
- * then KILL 300 ms later if it is still running, which OpenSSH (7.9 and later) delivers
- * to the command's whole process group (sshd makes the command a session leader); then
- * the channel is closed. A server that refuses signal requests leaves the command
- * running, orphaned, until it ends by itself (no pty is allocated, so no SIGHUP reaches
- * it). The session stays usable after a timeout; after a cancel or a protocol error,
- * close it. The command text appears in messages (cut at 60 characters): never put a
- * secret in it.
+ * On timeout or cancel the remote command is ended. The command line sent starts with a
+ * printf of the shell's pid (a marker line on stdout, removed from res->out); sshd starts
+ * the shell as a session and process-group leader, so a second channel runs kill -TERM
+ * on that process group, then kill -KILL 300 ms later if it is still there, and the
+ * command's channel is closed (within about 1.5 s; the cancellation flag is ignored
+ * meanwhile). A process that left the group (setsid, a daemon) survives, as it would a
+ * Ctrl-C. If the node cannot be reached for the kill, the message says the command may
+ * still be running. (libssh2 1.10 cannot send the SSH "signal" request, and closing a
+ * channel without a pty leaves the command running.) The remote login shell must know
+ * printf and $$ (sh, bash, zsh, ksh do).
+ * The session stays usable after a timeout; after a cancel or a protocol error, close it.
+ * The command text appears in messages (cut at 60 characters): never put a secret in it;
+ * hand secrets over stdin_data or cm_ssh_upload().
  */
 cm_ssh_err_t cm_ssh_exec(cm_ssh_t *s, const char *command, const cm_ssh_exec_opts_t *opts,
                          cm_ssh_result_t *res, char *errstr, size_t errstr_size);
@@ -218,8 +221,7 @@ cm_ssh_err_t cm_ssh_exec(cm_ssh_t *s, const char *command, const cm_ssh_exec_opt
 /* Frees the buffers of res (not res) and zeroes it. Safe on a zeroed result. */
 void cm_ssh_result_free(cm_ssh_result_t *res);
 
-/* ---- SFTP ---------------------------------------------------------------------------
- */
+/* ---- SFTP ---- */
 
 #define CM_SSH_UPLOAD_MKDIRS 0x1 /* create missing parent folders (mode 0755) */
 
@@ -236,8 +238,7 @@ cm_ssh_err_t cm_ssh_upload(cm_ssh_t *s, const char *path, const void *data, size
                            int mode, int flags, int timeout_ms, char *errstr,
                            size_t errstr_size);
 
-/* ---- many nodes ---------------------------------------------------------------------
- */
+/* ---- many nodes ---- */
 
 /*
  * Work on item i (0..n-1) of a parallel run, on some thread of the pool: returns 0 on
