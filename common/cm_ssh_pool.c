@@ -51,9 +51,9 @@ int cm_ssh_parallel(size_t n, int parallelism, cm_ssh_node_fn fn, void *ctx,
         size_t started = 0;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
-        /* libssh2 and OpenSSL need little stack; 50 threads x 8 MiB of address space is
-           needless */
-        pthread_attr_setstacksize(&attr, 1024 * 1024);
+        /* 2 MiB: ample for libssh2, OpenSSL and a job's node function (also under ASan);
+           50 threads x 8 MiB of address space would be needless */
+        pthread_attr_setstacksize(&attr, 2 * 1024 * 1024);
         for (; started < nthreads; started++)
                 if (pthread_create(&tids[started], &attr, worker, &p) != 0)
                         break;
