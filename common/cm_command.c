@@ -79,9 +79,9 @@ void cm_command_destroy(cm_command_t *cmd)
         free(cmd->id);
         free(cmd->cluster);
         cm_actor_destroy(&cmd->actor);
-        cm_spec_avro_free(&cmd->create.spec);
+        cm_spec_destroy(&cmd->create.spec);
         free(cmd->create.ssh_key);
-        cm_nodes_avro_free(cmd->update.nodes, cmd->update.node_count);
+        cm_nodes_free(cmd->update.nodes, cmd->update.node_count);
         free(cmd->update.ssh_key);
         free(cmd->import.kubeconfig);
         memset(cmd, 0, sizeof(*cmd));

@@ -74,6 +74,9 @@ static const cm_config_key_t cm_config_keys[] = {
     CM_STR(kafka, dlq_topic, "cm.commands.dlq", 1,
            "Dead-letter topic for commands that cannot be decoded."),
     CM_STR(kafka, worker_group, "cm-worker", 1, "Consumer group of cm-worker."),
+    CM_STR(kafka, projector_group, "cm-projector", 1,
+           "Consumer group of cm-projector (its offsets live in the database table "
+           "projector_offsets, not in the group)."),
     CM_INT(kafka, session_timeout_ms, 10000, 1000, 300000,
            "Consumer group session timeout, in milliseconds."),
     CM_INT(kafka, message_timeout_ms, 30000, 1000, 900000,
@@ -93,6 +96,10 @@ static const cm_config_key_t cm_config_keys[] = {
            "Largest request body accepted, in bytes."),
     CM_INT(api, wait_max_s, 60, 0, 3600,
            "Upper bound of a request's Prefer: wait=N, in seconds (0: never wait)."),
+    CM_INT(api, sse_keepalive_s, 15, 1, 300,
+           "Interval of the keep-alive comment on an idle event stream (GET "
+           "/v1/clusters/{name}/events with Accept: text/event-stream), in seconds; also "
+           "how soon a stream whose client left is noticed."),
 
     CM_STR(health, listen, "127.0.0.1:0", 1,
            "host:port of /healthz, /readyz and /metrics of the workers (port 0: any free "

@@ -22,7 +22,7 @@ void cm_cluster_event_destroy(cm_cluster_event_t *ev)
         free(ev->to_state);
         cm_actor_destroy(&ev->actor);
         if (ev->spec) {
-                cm_spec_avro_free(ev->spec);
+                cm_spec_destroy(ev->spec);
                 free(ev->spec);
         }
         free(ev->error);

@@ -124,11 +124,12 @@ int32_t cm_kafka_partition_for_key(const void *key, size_t len, int32_t partitio
 
 /* ---------------------------------------------------------------- shared plumbing */
 
-/* librdkafka's syslog levels onto cm/log.h; runs on librdkafka's threads. */
+/* librdkafka's syslog levels onto cm/log.h; runs on librdkafka's threads. librdkafka
+ * retries what it logs at LOG_ERR (a broker down, a request timed out), so those lines are
+ * warnings here; what it cannot recover from arrives as a fatal error in error_cb. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-        cm_log_level_t lvl = level <= LOG_ERR       ? CM_LOG_ERROR
-                             : level == LOG_WARNING ? CM_LOG_WARN
+        cm_log_level_t lvl = level <= LOG_WARNING   ? CM_LOG_WARN
                              : level <= LOG_INFO    ? CM_LOG_INFO
                                                     : CM_LOG_DEBUG;
 

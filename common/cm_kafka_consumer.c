@@ -24,6 +24,8 @@ struct cm_kafka_consumer_s {
         rd_kafka_t *rk;
         cm_kafka_rebalance_cb_t *rebalance_cb;
         void *rebalance_opaque;
+        cm_kafka_start_offsets_cb_t *start_cb;
+        void *start_opaque;
         atomic_uint generation;
 };
 
@@ -82,6 +84,58 @@ static void parts_format(const cm_kafka_partition_t *parts, size_t cnt, char *bu
         }
 }
 
+/*
+ * Asks the caller's start-offsets callback where each partition of list starts and sets
+ * the offsets in list. Returns 0, or -1 when the callback failed (or out of memory).
+ */
+static int start_offsets(cm_kafka_consumer_t *c, rd_kafka_topic_partition_list_t *list)
+{
+        cm_kafka_partition_t *parts;
+        int64_t *offsets;
+        size_t cnt, i;
+        char off[32];
+        int rc = -1;
+
+        if (list->cnt == 0)
+                return 0;
+        parts = parts_copy(list, &cnt);
+        offsets = calloc(cnt ? cnt : 1, sizeof(*offsets));
+        if (!parts || !offsets)
+                goto out;
+        for (i = 0; i < cnt; i++)
+                offsets[i] = CM_KAFKA_OFFSET_COMMITTED;
+        if (c->start_cb(parts, cnt, offsets, c->start_opaque) != 0)
+                goto out;
+        for (i = 0; i < cnt; i++) {
+                rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
+                    list, parts[i].topic, parts[i].partition);
+                int64_t o = offsets[i];
+
+                if (!tp)
+                        continue;
+                if (o == CM_KAFKA_OFFSET_COMMITTED)
+                        tp->offset = RD_KAFKA_OFFSET_INVALID; /* the committed one */
+                else if (o == CM_KAFKA_OFFSET_BEGINNING)
+                        tp->offset = RD_KAFKA_OFFSET_BEGINNING;
+                else if (o == CM_KAFKA_OFFSET_END)
+                        tp->offset = RD_KAFKA_OFFSET_END;
+                else if (o >= 0)
+                        tp->offset = o;
+                else {
+                        snprintf(off, sizeof(off), "%lld", (long long)o);
+                        cm_log_error("kafka start offset out of range: using the "
+                                     "committed offset",
+                                     "topic", parts[i].topic, "offset", off);
+                        tp->offset = RD_KAFKA_OFFSET_INVALID;
+                }
+        }
+        rc = 0;
+out:
+        free(parts);
+        free(offsets);
+        return rc;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *list, void *opaque)
 {
@@ -94,7 +148,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         char text[1024];
         size_t cnt;
 
-        if (assigned) {
+        if (assigned && c->start_cb && start_offsets(c, list) != 0) {
+                /* Nothing is read from an unknown position: leave them unassigned. */
+                cm_log_error("kafka partitions left unassigned: no start offsets",
+                             "client", rd_kafka_name(rk));
+                if (!cooperative)
+                        aerr = rd_kafka_assign(rk, NULL);
+        } else if (assigned) {
                 if (cooperative)
                         error = rd_kafka_incremental_assign(rk, list);
                 else
@@ -224,6 +284,13 @@ cm_kafka_consumer_t *cm_kafka_consumer_new(const cm_kafka_conf_t *conf,
                     conf->group_id, "assignment_strategy", strategy, "bootstrap_servers",
                     conf->bootstrap_servers);
         return c;
+}
+
+void cm_kafka_consumer_set_start_offsets(cm_kafka_consumer_t *c,
+                                         cm_kafka_start_offsets_cb_t *cb, void *opaque)
+{
+        c->start_cb = cb;
+        c->start_opaque = opaque;
 }
 
 cm_kafka_err_t cm_kafka_consumer_subscribe(cm_kafka_consumer_t *c,
@@ -400,6 +467,22 @@ cm_kafka_err_t cm_kafka_consumer_assignment(cm_kafka_consumer_t *c,
 unsigned cm_kafka_consumer_generation(cm_kafka_consumer_t *c)
 {
         return atomic_load(&c->generation);
+}
+
+void cm_kafka_consumer_watermarks(cm_kafka_consumer_t *c, const char *topic,
+                                  int32_t partition, int64_t *low, int64_t *high)
+{
+        int64_t lo = -1, hi = -1;
+
+        if (rd_kafka_get_watermark_offsets(c->rk, topic, partition, &lo, &hi) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+                lo = -1;
+                hi = -1;
+        }
+        if (low)
+                *low = lo;
+        if (high)
+                *high = hi;
 }
 
 cm_kafka_err_t cm_kafka_consumer_ready(cm_kafka_consumer_t *c, const char *topic,

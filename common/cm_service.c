@@ -126,7 +126,7 @@ static int cm_service_check_broker(void *opaque, char *errstr, size_t errstr_siz
 {
         cm_service_t *svc = opaque;
         int timeout = svc->conf.health.broker_timeout_ms;
-        const char *topic = svc->conf.kafka.commands_topic;
+        const char *topic = svc->ready_topic ? svc->ready_topic : svc->conf.kafka.commands_topic;
         if (svc->ready_producer)
                 return cm_kafka_producer_ready(svc->ready_producer, topic, timeout, errstr,
                                                errstr_size) != CM_KAFKA_OK;

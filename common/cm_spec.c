@@ -207,15 +207,22 @@ static void read_string_list(pctx_t *p, char ***dst, size_t *count, const json_t
 /* ---- nodes --------------------------------------------------------------------------
  */
 
+void cm_node_destroy(cm_node_t *node)
+{
+        if (!node)
+                return;
+        free(node->name);
+        free(node->address);
+        free_strv(node->roles, node->role_count);
+        memset(node, 0, sizeof(*node));
+}
+
 void cm_nodes_free(cm_node_t *nodes, size_t count)
 {
         if (!nodes)
                 return;
-        for (size_t i = 0; i < count; i++) {
-                free(nodes[i].name);
-                free(nodes[i].address);
-                free_strv(nodes[i].roles, nodes[i].role_count);
-        }
+        for (size_t i = 0; i < count; i++)
+                cm_node_destroy(&nodes[i]);
         free(nodes);
 }
 

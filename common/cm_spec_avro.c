@@ -28,44 +28,6 @@ static void seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
         va_end(ap);
 }
 
-void cm_node_avro_free(cm_node_t *node)
-{
-        if (!node)
-                return;
-        free(node->name);
-        free(node->address);
-        cm_avro_free_strings(node->roles, node->role_count);
-        memset(node, 0, sizeof(*node));
-}
-
-void cm_nodes_avro_free(cm_node_t *nodes, size_t count)
-{
-        if (!nodes)
-                return;
-        for (size_t i = 0; i < count; i++)
-                cm_node_avro_free(&nodes[i]);
-        free(nodes);
-}
-
-void cm_spec_avro_free(cm_spec_t *spec)
-{
-        if (!spec)
-                return;
-        free(spec->name);
-        free(spec->ssh_user);
-        free(spec->manager_address);
-        free(spec->cluster_domain);
-        free(spec->kubernetes_version);
-        free(spec->cluster_cidr);
-        free(spec->service_cidr);
-        free(spec->cluster_dns_service_ip);
-        cm_avro_free_strings(spec->cluster_upstream_dns,
-                             spec->cluster_upstream_dns_count);
-        free(spec->network_plugin);
-        cm_nodes_avro_free(spec->nodes, spec->node_count);
-        memset(spec, 0, sizeof(*spec));
-}
-
 int cm_node_to_avro(const cm_node_t *node, avro_value_t *rec, char *errstr,
                     size_t errstr_size)
 {
@@ -91,7 +53,7 @@ int cm_node_from_avro(cm_node_t *node, const avro_value_t *rec, char *errstr,
                                      errstr_size)) ||
             (rc = cm_avro_get_string_array(rec, "roles", &node->roles, &node->role_count,
                                            errstr, errstr_size))) {
-                cm_node_avro_free(node);
+                cm_node_destroy(node);
                 return rc;
         }
         return 0;
@@ -159,7 +121,7 @@ int cm_nodes_from_avro(cm_node_t **nodes, size_t *count, const avro_value_t *arr
                 }
                 if (rc) {
                         cm_avro_errprefix(errstr, errstr_size, prefix);
-                        cm_nodes_avro_free(out, n);
+                        cm_nodes_free(out, n);
                         return rc;
                 }
         }
@@ -258,6 +220,6 @@ int cm_spec_from_avro(cm_spec_t *spec, const avro_value_t *rec, char *errstr,
         }
         return 0;
 fail:
-        cm_spec_avro_free(spec);
+        cm_spec_destroy(spec);
         return rc;
 }

@@ -1,10 +1,21 @@
 /*
  * producer/api/api.h - the parts of cm-api (internal to the cm-api binary).
  *
- *   api_main.c    process start, --create-token
- *   api_server.c  HTTP server (libmicrohttpd thread pool), routing, JSON errors, bodies
- *   api_auth.c    bearer tokens checked against api_tokens (sha256), token creation
- *   api_metrics.c /metrics counters: requests by route and status, latency histogram
+ *   api_main.c     process start, --create-token
+ *   api_server.c   HTTP server (libmicrohttpd thread pool), bodies, suspend/resume,
+ * errors api_routes.c   the route table (path templates), public endpoints api_auth.c
+ * bearer tokens checked against api_tokens (sha256), token creation, the per-thread
+ * PostgreSQL connection api_json.c     request bodies as JSON (400 with line and column),
+ * field errors api_clusters.c create, update, delete, cancel, import: parse, validate,
+ * build a command api_commands.c command ids, sealing is done by callers, produce,
+ * Prefer: wait, GET /v1/commands/{id} api_reads.c    reads from the read model,
+ * kubeconfig from the write model api_watch.c    live event streams (SSE) fed by one
+ * consumer of cm.events and cm.progress api_metrics.c  /metrics counters: requests by
+ * route and status, latency histogram, commands produced by kind, open streams
+ *
+ * Threading: handlers run on the MHD pool threads; each thread has its own PostgreSQL
+ * connection (api_db). Prefer: wait and event streams suspend their connection instead
+ * of blocking a pool thread.
  */
 #ifndef CM_API_H
 #define CM_API_H
@@ -12,11 +23,21 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "cm/command.h"
 #include "cm/pg.h"
 #include "cm/seal.h"
 #include "cm/service.h"
+#include "cm/spec.h"
+
+struct MHD_Response;
+struct MHD_Connection;
+struct MHD_Daemon;
 
 typedef enum { API_ROLE_NONE = 0, API_ROLE_USER, API_ROLE_ADMIN } api_role_t;
+
+typedef struct api_wait_s api_wait_t;
+typedef struct api_watch_s api_watch_t;
+typedef struct api_conn_s api_conn_t;
 
 typedef struct api_s {
         cm_service_t *svc;
@@ -25,7 +46,12 @@ typedef struct api_s {
         char *publickey_b64;
         struct MHD_Daemon *daemon;
         int port;
+        api_wait_t *wait;   /* Prefer: wait (api_commands.c) */
+        api_watch_t *watch; /* event streams (api_watch.c) */
 } api_t;
+
+#define API_PARAM_MAX                                                                    \
+        256 /* a path parameter: a cluster name (253) or a command id (200) */
 
 /* A request after routing: what a handler needs and what it answers. */
 typedef struct api_request_s {
@@ -36,10 +62,14 @@ typedef struct api_request_s {
         char *body;        /* NUL-terminated, NULL when empty */
         size_t body_len;
         struct MHD_Connection *conn;
-        api_role_t role;   /* of the bearer token, API_ROLE_NONE when absent */
-        char *actor;       /* token name, NULL when absent */
-        unsigned int status; /* set when the answer is queued (for metrics) */
+        api_role_t role;           /* of the bearer token, API_ROLE_NONE when absent */
+        char *actor;               /* token name, NULL when absent */
+        unsigned int status;       /* set when the answer is queued (for metrics) */
+        char param[API_PARAM_MAX]; /* {name} or {id} of the route, "" when none */
+        api_conn_t *c;             /* the server's per-connection state */
 } api_request_t;
+
+typedef int (*api_handler_t)(api_request_t *req);
 
 /* ---- server */
 int api_server_start(api_t *api, const char *listen, int threads, char *errstr,
@@ -48,11 +78,57 @@ void api_server_stop(api_t *api);
 
 /* Answers status with body (a JSON value, reference stolen). Returns the MHD result. */
 int api_respond_json(api_request_t *req, unsigned int status, json_t *body);
+/* Same, with one extra header (name, value; both may be NULL). */
+int api_respond_json_header(api_request_t *req, unsigned int status, json_t *body,
+                            const char *name, const char *value);
 /* Answers an error {"error":{"code","message"}}; message is printf-style. */
 int api_respond_error(api_request_t *req, unsigned int status, const char *code,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Answers {"error":{"code","message","fields":[{"field","message"}...]}}. */
+int api_respond_fields(api_request_t *req, unsigned int status, const char *code,
+                       const char *message, const cm_field_errors_t *errs);
+/* Queues an MHD response already built (takes care of metrics status). */
+int api_respond_raw(api_request_t *req, unsigned int status, struct MHD_Response *r);
 
-/* ---- auth */
+/* A header of the request, or NULL. */
+const char *api_header(const api_request_t *req, const char *name);
+/* A query argument of the request, or NULL. */
+const char *api_query(const api_request_t *req, const char *name);
+
+/*
+ * Suspends the request's connection: the handler returns MHD_YES without answering, and
+ * once some other thread calls MHD_resume_connection(req->conn), cb(req, state) runs on
+ * a pool thread to answer. free_state(state) runs when the connection ends. Must be
+ * called from the handler, before the connection is made visible to the resuming thread.
+ */
+typedef int (*api_resume_cb_t)(api_request_t *req, void *state);
+void api_request_suspend(api_request_t *req, api_resume_cb_t cb, void *state,
+                         void (*free_state)(void *));
+
+/* ---- routes (api_routes.c) */
+typedef enum { API_AUTH_PUBLIC, API_AUTH_ANY } api_auth_t;
+
+typedef struct api_route_s {
+        const char *method;
+        const char *path; /* template: "{name}" / "{id}" match one non-empty segment */
+        api_auth_t auth;
+        const char
+            *admin_only; /* the 403 message when the caller is not admin, or NULL */
+        int json_body;   /* 1: the request must carry a JSON object */
+        api_handler_t handler;
+} api_route_t;
+
+/*
+ * The route for method and url (HEAD matches GET). param receives the template's
+ * parameter. NULL when none: *path_known says whether another method would match (405).
+ */
+const api_route_t *api_route_match(const char *method, const char *url, char *param,
+                                   size_t param_size, int *path_known);
+
+/* 1 when s is a DNS-1123 subdomain (a possible cluster name). */
+int api_name_valid(const char *s);
+
+/* ---- auth (api_auth.c) */
 /*
  * Looks up the bearer token of the request on this thread's own PostgreSQL connection.
  * Returns 0 and sets req->role/actor when the token is valid, 1 when absent or unknown
@@ -61,15 +137,82 @@ int api_respond_error(api_request_t *req, unsigned int status, const char *code,
 int api_auth_check(api_request_t *req, char *errstr, size_t errstr_size);
 
 /*
- * Creates a token named name with role ("admin" | "user") and writes it (a malloc'd string
- * the caller frees, shown once) to *token; only its sha256 is stored. replace: an existing
- * token of that name is deleted first (in the same transaction). Returns 0 or -1 with errstr.
+ * Creates a token named name with role ("admin" | "user") and writes it (a malloc'd
+ * string the caller frees, shown once) to *token; only its sha256 is stored. replace: an
+ * existing token of that name is deleted first (in the same transaction). Returns 0 or -1
+ * with errstr.
  */
 int api_auth_create_token(cm_pg_t *pg, const char *name, const char *role, int replace,
                           char **token, char *errstr, size_t errstr_size);
 
-/* ---- metrics */
+/* This pool thread's PostgreSQL connection, connected; NULL with errstr when it cannot be
+ * reached. Owned by the thread (closed when it ends). */
+cm_pg_t *api_thread_pg(api_t *api, char *errstr, size_t errstr_size);
+
+/* ---- JSON bodies and database helpers (api_json.c) */
+/*
+ * Parses the request body as one JSON object (duplicate keys rejected). On failure it
+ * answers 400 (naming line and column) and returns NULL: the handler returns *ret.
+ */
+json_t *api_body_object(api_request_t *req, int *ret);
+
+/* Like api_thread_pg, but answers 503 itself when the database is down (NULL, *ret). */
+cm_pg_t *api_db(api_request_t *req, int *ret);
+
+/* Answers 503 naming what failed in the database (the detail goes to the log). */
+int api_respond_db_error(api_request_t *req, const char *what, const char *err);
+
+/* Joins errs as "field: message; field: message" (malloc'd). */
+char *api_fields_join(const cm_field_errors_t *errs);
+
+/* ---- mutations (api_clusters.c) */
+int api_handle_cluster_create(api_request_t *req);
+int api_handle_cluster_update(api_request_t *req);
+int api_handle_cluster_delete(api_request_t *req);
+int api_handle_cluster_cancel(api_request_t *req);
+int api_handle_cluster_import(api_request_t *req);
+
+/* ---- commands (api_commands.c) */
+/*
+ * Completes cmd (id from Idempotency-Key or a new UUID, actor, issuedAt), records it as
+ * pending, produces it and answers 202 - or, with Prefer: wait=N, suspends until the
+ * outcome (201/200/409/422) or N seconds pass (202). Secrets in cmd must be sealed
+ * already. Takes ownership of cmd (destroyed here). Returns the MHD result.
+ */
+int api_command_submit(api_request_t *req, cm_command_t *cmd);
+int api_handle_command_get(api_request_t *req);
+int api_wait_start(api_t *api, char *errstr, size_t errstr_size);
+/* Answers every waiting request (202) and stops the poller. */
+void api_wait_stop(api_t *api);
+
+/* ---- reads (api_reads.c) */
+int api_handle_clusters_list(api_request_t *req);
+int api_handle_cluster_get(api_request_t *req);
+int api_handle_cluster_events(api_request_t *req);
+int api_handle_cluster_kubeconfig(api_request_t *req);
+/*
+ * The cluster resource of name from the read model: a new JSON object (caller owns), or
+ * NULL with *found 0 when absent or Deleted. Returns -1 on a database error (errstr).
+ */
+int api_cluster_load(cm_pg_t *pg, const char *name, json_t **out, char *errstr,
+                     size_t errstr_size);
+/* One cluster_events row (columns of API_EVENT_COLUMNS) as the JSON of an event. */
+json_t *api_event_row_json(PGresult *res, int row);
+
+/* ---- event streams (api_watch.c) */
+int api_watch_start(api_t *api, char *errstr, size_t errstr_size);
+/* Ends every open stream and stops the consumer (before MHD stops). */
+void api_watch_stop(api_t *api);
+/* Frees what is left, after MHD stopped (its last streams may be freed by MHD_stop). */
+void api_watch_free(api_t *api);
+/* Opens a live stream of cluster req->param (Accept: text/event-stream). */
+int api_watch_open(api_request_t *req);
+/* Open streams now, and whether the consumer is positioned (1) or not yet (0). */
+void api_watch_stats(api_t *api, unsigned long *streams, int *ready);
+
+/* ---- metrics (api_metrics.c) */
 void api_metrics_observe(const char *route, unsigned int status, double seconds);
+void api_metrics_command_produced(cm_command_kind_t kind);
 size_t api_metrics_render(void *opaque, char *buf, size_t size);
 
 #endif

@@ -9,7 +9,7 @@
 #include "api.h"
 #include "cm/log.h"
 
-#define API_TOKEN_PREFIX "cm_"
+#define API_TOKEN_PREFIX       "cm_"
 #define API_TOKEN_RANDOM_BYTES 32
 
 static pthread_key_t api_auth_pg_key;
@@ -27,7 +27,7 @@ static void api_auth_pg_key_init(void)
 
 /* Each MHD worker thread keeps its own connection (a cm_pg_t is single-threaded); the
  * key's destructor closes it when the thread ends. */
-static cm_pg_t *api_auth_thread_pg(api_t *api, char *errstr, size_t errstr_size)
+cm_pg_t *api_thread_pg(api_t *api, char *errstr, size_t errstr_size)
 {
         pthread_once(&api_auth_pg_once, api_auth_pg_key_init);
         cm_pg_t *pg = pthread_getspecific(api_auth_pg_key);
@@ -41,7 +41,8 @@ static cm_pg_t *api_auth_thread_pg(api_t *api, char *errstr, size_t errstr_size)
         return pg;
 }
 
-static void api_auth_sha256_hex(const char *token, char hex[2 * crypto_hash_sha256_BYTES + 1])
+static void api_auth_sha256_hex(const char *token,
+                                char hex[2 * crypto_hash_sha256_BYTES + 1])
 {
         unsigned char sum[crypto_hash_sha256_BYTES];
         crypto_hash_sha256(sum, (const unsigned char *)token, strlen(token));
@@ -54,7 +55,7 @@ int api_auth_check(api_request_t *req, char *errstr, size_t errstr_size)
                                                     MHD_HTTP_HEADER_AUTHORIZATION);
         if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7])
                 return 1;
-        cm_pg_t *pg = api_auth_thread_pg(req->api, errstr, errstr_size);
+        cm_pg_t *pg = api_thread_pg(req->api, errstr, errstr_size);
         if (!pg)
                 return -1;
         char hex[2 * crypto_hash_sha256_BYTES + 1];
@@ -62,10 +63,10 @@ int api_auth_check(api_request_t *req, char *errstr, size_t errstr_size)
         const char *params[] = {hex};
         PGresult *res = NULL;
         cm_pg_err_t err = cm_pg_exec_params(
-                pg,
-                "SELECT name, role FROM api_tokens "
-                "WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL",
-                1, params, &res, errstr, errstr_size);
+            pg,
+            "SELECT name, role FROM api_tokens "
+            "WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL",
+            1, params, &res, errstr, errstr_size);
         if (err != CM_PG_OK)
                 return -1;
         int rc = 1;
@@ -92,7 +93,8 @@ int api_auth_create_token(cm_pg_t *pg, const char *name, const char *role, int r
         }
         randombytes_buf(rnd, sizeof(rnd));
         strcpy(t, API_TOKEN_PREFIX);
-        sodium_bin2hex(t + strlen(API_TOKEN_PREFIX), 2 * sizeof(rnd) + 1, rnd, sizeof(rnd));
+        sodium_bin2hex(t + strlen(API_TOKEN_PREFIX), 2 * sizeof(rnd) + 1, rnd,
+                       sizeof(rnd));
         sodium_memzero(rnd, sizeof(rnd));
         api_auth_sha256_hex(t, hex);
 
@@ -100,20 +102,22 @@ int api_auth_create_token(cm_pg_t *pg, const char *name, const char *role, int r
         const char *ins[] = {hex, name, role};
         if (cm_pg_begin(pg, errstr, errstr_size) != CM_PG_OK)
                 goto fail;
-        if (replace && cm_pg_exec_params(pg, "DELETE FROM api_tokens WHERE name = $1", 1, del,
-                                         NULL, errstr, errstr_size) != CM_PG_OK)
+        if (replace && cm_pg_exec_params(pg, "DELETE FROM api_tokens WHERE name = $1", 1,
+                                         del, NULL, errstr, errstr_size) != CM_PG_OK)
                 goto rollback;
         if (cm_pg_exec_params(pg,
                               "INSERT INTO api_tokens (token_sha256, name, role) "
                               "VALUES (decode($1, 'hex'), $2, $3)",
                               3, ins, NULL, errstr, errstr_size) != CM_PG_OK) {
                 if (strcmp(cm_pg_sqlstate(pg), "23505") == 0)
-                        snprintf(errstr, errstr_size,
-                                 "a token named \"%s\" exists (use --replace to revoke it)",
-                                 name);
+                        snprintf(
+                            errstr, errstr_size,
+                            "a token named \"%s\" exists (use --replace to revoke it)",
+                            name);
                 else if (strcmp(cm_pg_sqlstate(pg), "23514") == 0)
                         snprintf(errstr, errstr_size,
-                                 "role \"%s\" is not one of admin, user (or the name is empty)",
+                                 "role \"%s\" is not one of admin, user (or the name is "
+                                 "empty)",
                                  role);
                 goto rollback;
         }

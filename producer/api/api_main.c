@@ -18,43 +18,58 @@ typedef struct {
 } api_args_t;
 
 static const char api_usage[] =
-        "usage: cm-api [-c FILE]\n"
-        "       cm-api [-c FILE] --create-token NAME [--role admin|user] [--replace]\n"
-        "  -c, --config FILE     configuration file (see config/cm.conf.example)\n"
-        "  --create-token NAME   create an API token, print it once on stdout and exit;\n"
-        "                        only its SHA-256 is stored\n"
-        "  --role ROLE           admin (every endpoint) or user (reads only); default user\n"
-        "  --replace             delete an existing token of that name first\n";
+    "usage: cm-api [-c FILE]\n"
+    "       cm-api [-c FILE] --create-token NAME [--role admin|user] [--replace]\n"
+    "  -c, --config FILE     configuration file (see config/cm.conf.example)\n"
+    "  --create-token NAME   create an API token, print it once on stdout and exit;\n"
+    "                        only its SHA-256 is stored\n"
+    "  --role ROLE           admin (every endpoint) or user (reads only); default user\n"
+    "  --replace             delete an existing token of that name first\n";
 
 /* Returns 0 to go on, 1 to exit 0, 2 on a usage error. */
 static int api_parse_args(int argc, char **argv, api_args_t *a)
 {
         enum { OPT_CREATE = 256, OPT_ROLE, OPT_REPLACE };
-        static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {"create-token", required_argument, NULL, OPT_CREATE},
-                                             {"role", required_argument, NULL, OPT_ROLE},
-                                             {"replace", no_argument, NULL, OPT_REPLACE},
-                                             {NULL, 0, NULL, 0}};
+        static const struct option opts[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"help", no_argument, NULL, 'h'},
+            {"create-token", required_argument, NULL, OPT_CREATE},
+            {"role", required_argument, NULL, OPT_ROLE},
+            {"replace", no_argument, NULL, OPT_REPLACE},
+            {NULL, 0, NULL, 0}};
         int c;
         memset(a, 0, sizeof(*a));
         a->token_role = "user";
         while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
                 switch (c) {
-                case 'c': a->config_path = optarg; break;
-                case OPT_CREATE: a->token_name = optarg; break;
-                case OPT_ROLE: a->token_role = optarg; break;
-                case OPT_REPLACE: a->token_replace = 1; break;
-                case 'h': fputs(api_usage, stdout); return 1;
-                default: fputs(api_usage, stderr); return 2;
+                case 'c':
+                        a->config_path = optarg;
+                        break;
+                case OPT_CREATE:
+                        a->token_name = optarg;
+                        break;
+                case OPT_ROLE:
+                        a->token_role = optarg;
+                        break;
+                case OPT_REPLACE:
+                        a->token_replace = 1;
+                        break;
+                case 'h':
+                        fputs(api_usage, stdout);
+                        return 1;
+                default:
+                        fputs(api_usage, stderr);
+                        return 2;
                 }
         }
         if (optind < argc) {
-                fprintf(stderr, "cm-api: unexpected argument \"%s\"\n%s", argv[optind], api_usage);
+                fprintf(stderr, "cm-api: unexpected argument \"%s\"\n%s", argv[optind],
+                        api_usage);
                 return 2;
         }
         if (strcmp(a->token_role, "admin") != 0 && strcmp(a->token_role, "user") != 0) {
-                fprintf(stderr, "cm-api: --role \"%s\": expected admin or user\n", a->token_role);
+                fprintf(stderr, "cm-api: --role \"%s\": expected admin or user\n",
+                        a->token_role);
                 return 2;
         }
         return 0;
@@ -67,7 +82,8 @@ static int api_create_token(cm_service_t *svc, const api_args_t *a)
         if (cm_service_connect_db(svc, err, sizeof(err)) ||
             api_auth_create_token(svc->pg, a->token_name, a->token_role, a->token_replace,
                                   &token, err, sizeof(err))) {
-                fprintf(stderr, "cm-api: cannot create token \"%s\": %s\n", a->token_name, err);
+                fprintf(stderr, "cm-api: cannot create token \"%s\": %s\n", a->token_name,
+                        err);
                 return 1;
         }
         printf("%s\n", token);
@@ -105,6 +121,8 @@ static int api_run(cm_service_t *svc)
         svc->ready_producer = api.producer;
         cm_health_set_metrics(svc->health, api_metrics_render, &api);
         if (cm_service_serve_health(svc, NULL, err, sizeof(err)) ||
+            api_wait_start(&api, err, sizeof(err)) ||
+            api_watch_start(&api, err, sizeof(err)) ||
             api_server_start(&api, svc->conf.api.listen, svc->conf.api.threads, err,
                              sizeof(err))) {
                 cm_log_error("cannot serve the API", "error", err);
@@ -123,9 +141,14 @@ static int api_run(cm_service_t *svc)
         cm_log_info("api stopping");
         rc = 0;
 out:
+        /* Suspended requests and streams are answered first: MHD must not stop while a
+         * connection is suspended. */
+        api_watch_stop(&api);
+        api_wait_stop(&api);
         api_server_stop(&api);
         cm_health_destroy(svc->health); /* no readiness check may use the producer now */
         svc->health = NULL;
+        api_watch_free(&api);
         cm_kafka_producer_destroy(api.producer, 5000);
         cm_seal_keypair_destroy(api.keys);
         free(api.publickey_b64);

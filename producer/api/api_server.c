@@ -1,94 +1,43 @@
 /*
- * api_server.c - the HTTP side of cm-api: a libmicrohttpd thread pool, request bodies with a
- * size limit, routing by method and path template, authentication and JSON errors.
+ * api_server.c - the HTTP side of cm-api: a libmicrohttpd thread pool, request bodies
+ * with a size limit, routing (api_routes.c), authentication and roles, media type, JSON
+ * errors, and suspended requests (Prefer: wait) answered when another thread resumes
+ * them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "api.h"
 #include "cm/health.h"
 #include "cm/log.h"
 
-typedef enum { API_AUTH_PUBLIC, API_AUTH_ANY } api_auth_t;
-
-typedef int (*api_handler_t)(api_request_t *req);
-
-typedef struct {
-        const char *method;
-        const char *path; /* exact path; templates arrive with the cluster routes */
-        api_auth_t auth;
-        api_handler_t handler;
-} api_route_t;
-
 /* Per-connection state between the calls MHD makes for one request. */
-typedef struct {
+struct api_conn_s {
         char *body;
         size_t len;
         int too_large;
         struct timespec start;
-} api_conn_t;
-
-static int api_handle_healthz(api_request_t *req)
-{
-        return api_respond_json(req, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
-}
-
-static int api_handle_readyz(api_request_t *req)
-{
-        char *body = NULL;
-        int status = cm_health_readyz(req->api->svc->health, &body);
-        json_t *j = body ? json_loads(body, 0, NULL) : NULL;
-        free(body);
-        return api_respond_json(req, (unsigned)status, j ? j : json_object());
-}
-
-static int api_handle_publickey(api_request_t *req)
-{
-        return api_respond_json(req, MHD_HTTP_OK,
-                                json_pack("{s:s,s:s,s:s}", "algorithm",
-                                          "libsodium crypto_box_seal (X25519, XSalsa20-Poly1305)",
-                                          "encoding", "base64", "publicKey",
-                                          req->api->publickey_b64));
-}
-
-static int api_handle_metrics(api_request_t *req)
-{
-        char *text = cm_health_metrics(req->api->svc->health);
-        if (!text)
-                return api_respond_error(req, 500, "internal", "out of memory");
-        struct MHD_Response *r =
-                MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
-        int ret = MHD_queue_response(req->conn, MHD_HTTP_OK, r);
-        MHD_destroy_response(r);
-        req->status = MHD_HTTP_OK;
-        return ret;
-}
-
-static const api_route_t api_routes[] = {
-        {"GET", "/healthz", API_AUTH_PUBLIC, api_handle_healthz},
-        {"GET", "/readyz", API_AUTH_PUBLIC, api_handle_readyz},
-        {"GET", "/metrics", API_AUTH_PUBLIC, api_handle_metrics},
-        {"GET", "/v1/publickey", API_AUTH_PUBLIC, api_handle_publickey},
+        /* Set while the request is suspended (Prefer: wait): who answers on resume. */
+        api_resume_cb_t resume_cb;
+        void *resume_state;
+        void (*resume_free)(void *);
+        const char *route;
+        api_role_t role;
+        char *actor;
+        char param[API_PARAM_MAX];
 };
-#define API_ROUTE_COUNT (sizeof(api_routes) / sizeof(api_routes[0]))
 
-static int api_respond(api_request_t *req, unsigned int status, json_t *body)
+int api_respond_raw(api_request_t *req, unsigned int status, struct MHD_Response *r)
 {
-        char *text = json_dumps(body, JSON_COMPACT);
-        json_decref(body);
-        if (!text)
-                text = strdup("{}");
-        struct MHD_Response *r =
-                MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        MHD_add_response_header(r, "Content-Type", "application/json");
         MHD_add_response_header(r, "Cache-Control", "no-store");
         int ret = MHD_queue_response(req->conn, status, r);
         MHD_destroy_response(r);
@@ -96,9 +45,30 @@ static int api_respond(api_request_t *req, unsigned int status, json_t *body)
         return ret;
 }
 
+int api_respond_json_header(api_request_t *req, unsigned int status, json_t *body,
+                            const char *name, const char *value)
+{
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
+        if (!text)
+                text = strdup(body ? "{}" : "null");
+        if (!text)
+                return MHD_NO;
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!r) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        if (name && value)
+                MHD_add_response_header(r, name, value);
+        return api_respond_raw(req, status, r);
+}
+
 int api_respond_json(api_request_t *req, unsigned int status, json_t *body)
 {
-        return api_respond(req, status, body ? body : json_null());
+        return api_respond_json_header(req, status, body, NULL, NULL);
 }
 
 int api_respond_error(api_request_t *req, unsigned int status, const char *code,
@@ -109,87 +79,177 @@ int api_respond_error(api_request_t *req, unsigned int status, const char *code,
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        return api_respond(req, status,
-                           json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+        return api_respond_json(
+            req, status,
+            json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+int api_respond_fields(api_request_t *req, unsigned int status, const char *code,
+                       const char *message, const cm_field_errors_t *errs)
+{
+        json_t *fields = cm_field_errors_to_json(errs);
+        if (!fields)
+                return api_respond_error(req, 500, "internal", "out of memory");
+        return api_respond_json(req, status,
+                                json_pack("{s:{s:s,s:s,s:o}}", "error", "code", code,
+                                          "message", message, "fields", fields));
+}
+
+const char *api_header(const api_request_t *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *api_query(const api_request_t *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void api_request_suspend(api_request_t *req, api_resume_cb_t cb, void *state,
+                         void (*free_state)(void *))
+{
+        api_conn_t *c = req->c;
+        c->resume_cb = cb;
+        c->resume_state = state;
+        c->resume_free = free_state;
+        c->route = req->route;
+        c->role = req->role;
+        c->actor = req->actor; /* the connection keeps it now */
+        req->actor = NULL;
+        snprintf(c->param, sizeof(c->param), "%s", req->param);
+        MHD_suspend_connection(req->conn);
 }
 
 static double api_elapsed(const struct timespec *start)
 {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        return (double)(now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) / 1e9;
+        return (double)(now.tv_sec - start->tv_sec) +
+               (now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
-static const api_route_t *api_route_find(const char *method, const char *url, int *path_known)
+/* application/json, with or without parameters (charset). */
+static int api_content_type_json(const char *ct)
 {
-        *path_known = 0;
-        for (size_t i = 0; i < API_ROUTE_COUNT; i++) {
-                if (strcmp(api_routes[i].path, url) != 0)
-                        continue;
-                *path_known = 1;
-                if (strcmp(api_routes[i].method, method) == 0 ||
-                    (strcmp(method, "HEAD") == 0 && strcmp(api_routes[i].method, "GET") == 0))
-                        return &api_routes[i];
+        static const char want[] = "application/json";
+        if (!ct)
+                return 0;
+        while (*ct == ' ')
+                ct++;
+        if (strncasecmp(ct, want, sizeof(want) - 1) != 0)
+                return 0;
+        ct += sizeof(want) - 1;
+        while (*ct == ' ')
+                ct++;
+        return *ct == '\0' || *ct == ';';
+}
+
+/* The checks every route shares, in order: body size, token, role, media type. Returns
+ * 1 when the request may go to its handler, 0 when an answer was queued (*ret). */
+static int api_admit(api_request_t *req, const api_route_t *route, api_conn_t *c,
+                     int *ret)
+{
+        char err[512];
+        api_t *api = req->api;
+        if (c->too_large) {
+                *ret = api_respond_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+                                         "request body is larger than %d bytes",
+                                         api->svc->conf.api.max_body_bytes);
+                return 0;
         }
-        return NULL;
+        if (route->auth != API_AUTH_PUBLIC) {
+                int a = api_auth_check(req, err, sizeof(err));
+                if (a < 0) {
+                        cm_log_warn("cannot check a token", "error", err);
+                        *ret = api_respond_error(
+                            req, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                            "the database cannot be reached to check "
+                            "the token; retry");
+                        return 0;
+                }
+                if (a > 0) {
+                        *ret =
+                            api_respond_error(req, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                                              "a valid \"Authorization: Bearer <token>\" "
+                                              "header is required");
+                        return 0;
+                }
+        }
+        if (route->admin_only && req->role != API_ROLE_ADMIN) {
+                *ret = api_respond_error(req, MHD_HTTP_FORBIDDEN, "forbidden", "%s",
+                                         route->admin_only);
+                return 0;
+        }
+        if (route->json_body && req->body_len == 0) {
+                *ret = api_respond_error(req, MHD_HTTP_BAD_REQUEST, "bad_request",
+                                         "a JSON object is required as the request body");
+                return 0;
+        }
+        if (req->body_len > 0) {
+                const char *ct = api_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+                if (!api_content_type_json(ct)) {
+                        *ret = api_respond_error(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                                 "unsupported_media_type",
+                                                 "Content-Type \"%s\": the body must be "
+                                                 "application/json",
+                                                 ct ? ct : "(none)");
+                        return 0;
+                }
+        }
+        return 1;
 }
 
 static int api_dispatch(api_t *api, struct MHD_Connection *conn, const char *method,
                         const char *url, api_conn_t *c)
 {
-        api_request_t req = {.api = api, .method = method, .url = url, .route = url,
-                             .body = c->body, .body_len = c->len, .conn = conn};
-        unsigned int status;
+        api_request_t req = {.api = api,
+                             .method = method,
+                             .url = url,
+                             .route = url,
+                             .body = c->body,
+                             .body_len = c->len,
+                             .conn = conn,
+                             .c = c};
         int ret;
         int path_known;
-        const api_route_t *route = api_route_find(method, url, &path_known);
-        char err[512];
 
+        if (c->resume_cb) { /* back from a suspension: the saved handler answers */
+                api_resume_cb_t cb = c->resume_cb;
+                c->resume_cb = NULL;
+                req.route = c->route;
+                req.role = c->role;
+                req.actor = c->actor;
+                c->actor = NULL;
+                snprintf(req.param, sizeof(req.param), "%s", c->param);
+                ret = cb(&req, c->resume_state);
+                goto done;
+        }
+        const api_route_t *route =
+            api_route_match(method, url, req.param, sizeof(req.param), &path_known);
         if (!route) {
                 req.route = "unmatched";
-                status = path_known ? MHD_HTTP_METHOD_NOT_ALLOWED : MHD_HTTP_NOT_FOUND;
-                ret = path_known ? api_respond_error(&req, status, "method_not_allowed",
-                                                     "%s is not allowed on %s", method, url)
-                                 : api_respond_error(&req, status, "not_found",
-                                                     "no such endpoint: %s %s", method, url);
+                ret = path_known
+                          ? api_respond_error(&req, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                              "method_not_allowed",
+                                              "%s is not allowed on %s", method, url)
+                          : api_respond_error(&req, MHD_HTTP_NOT_FOUND, "not_found",
+                                              "no such endpoint: %s %s", method, url);
                 goto done;
         }
-        if (c->too_large) {
-                status = MHD_HTTP_CONTENT_TOO_LARGE;
-                ret = api_respond_error(&req, status, "too_large",
-                                        "request body is larger than %d bytes",
-                                        api->svc->conf.api.max_body_bytes);
-                goto done;
-        }
-        if (route->auth != API_AUTH_PUBLIC) {
-                int a = api_auth_check(&req, err, sizeof(err));
-                if (a < 0) {
-                        status = MHD_HTTP_SERVICE_UNAVAILABLE;
-                        cm_log_warn("cannot check a token", "error", err);
-                        ret = api_respond_error(&req, status, "unavailable",
-                                                "the database cannot be reached to check the "
-                                                "token; retry");
-                        goto done;
-                }
-                if (a > 0) {
-                        status = MHD_HTTP_UNAUTHORIZED;
-                        ret = api_respond_error(&req, status, "unauthorized",
-                                                "a valid \"Authorization: Bearer <token>\" "
-                                                "header is required");
-                        goto done;
-                }
-        }
-        ret = route->handler(&req);
+        req.route = route->path;
+        if (api_admit(&req, route, c, &ret))
+                ret = route->handler(&req);
 done:
-        api_metrics_observe(req.route, req.status, api_elapsed(&c->start));
+        if (req.status) /* 0: suspended, answered later */
+                api_metrics_observe(req.route, req.status, api_elapsed(&c->start));
         free(req.actor);
         return ret;
 }
 
-static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn, const char *url,
-                                   const char *method, const char *version,
-                                   const char *upload_data, size_t *upload_data_size,
-                                   void **con_cls)
+static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn,
+                                   const char *url, const char *method,
+                                   const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls)
 {
         api_t *api = cls;
         api_conn_t *c = *con_cls;
@@ -228,7 +288,12 @@ static void api_completed(void *cls, struct MHD_Connection *conn, void **con_cls
         (void)conn;
         (void)toe;
         if (c) {
+                if (c->body) /* may hold an SSH key or a kubeconfig */
+                        sodium_memzero(c->body, c->len);
                 free(c->body);
+                if (c->resume_free)
+                        c->resume_free(c->resume_state);
+                free(c->actor);
                 free(c);
                 *con_cls = NULL;
         }
@@ -241,18 +306,19 @@ int api_server_start(api_t *api, const char *listen, int threads, char *errstr,
         if (cm_health_parse_listen(listen, &sa, errstr, errstr_size))
                 return -1;
         api->daemon = MHD_start_daemon(
-                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL,
-                NULL, api_handler, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
-                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
-                MHD_OPTION_NOTIFY_COMPLETED, api_completed, api, MHD_OPTION_END);
+            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                MHD_ALLOW_SUSPEND_RESUME,
+            0, NULL, NULL, api_handler, api, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+            MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120, MHD_OPTION_NOTIFY_COMPLETED,
+            api_completed, api, MHD_OPTION_END);
         if (!api->daemon) {
-                snprintf(errstr, errstr_size, "api.listen \"%s\": cannot listen: %s", listen,
-                         strerror(errno ? errno : EADDRINUSE));
+                snprintf(errstr, errstr_size, "api.listen \"%s\": cannot listen: %s",
+                         listen, strerror(errno ? errno : EADDRINUSE));
                 return -1;
         }
         const union MHD_DaemonInfo *info =
-                MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
+            MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
         api->port = info ? info->port : ntohs(sa.sin_port);
         return 0;
 }

@@ -32,7 +32,7 @@ cm_deps_install() {
 # Configures and builds into $1 (extra cmake args follow).
 cm_build() {
   local dir=$1; shift
-  local log="$dir.build.log"
+  local log="$dir/cm-build.log"
   mkdir -p "$dir"
   echo "building ${dir#"$CM_ROOT"/} $*" >&2
   if ! { cmake -S "$CM_ROOT" -B "$dir" "$@" && cmake --build "$dir" -j "$(nproc)"; } >"$log" 2>&1; then

@@ -62,6 +62,7 @@ static void assert_defaults(const cm_config_t *c)
         ck_assert_str_eq(c->kafka.progress_topic, "cm.progress");
         ck_assert_str_eq(c->kafka.dlq_topic, "cm.commands.dlq");
         ck_assert_str_eq(c->kafka.worker_group, "cm-worker");
+        ck_assert_str_eq(c->kafka.projector_group, "cm-projector");
         ck_assert_int_eq(c->kafka.session_timeout_ms, 10000);
         ck_assert_int_eq(c->kafka.message_timeout_ms, 30000);
         ck_assert_str_eq(c->postgres.conninfo,
@@ -469,7 +470,7 @@ START_TEST(test_example_loads_to_defaults)
                 strcat(live, line);
                 strcat(live, "\n");
         }
-        ck_assert_int_eq(keys, 33);
+        ck_assert_int_eq(keys, 35);
         tmp = write_tmp(live);
         ck_assert_msg(cm_config_load(&c, tmp, err, sizeof(err)) == CM_CONFIG_OK, "%s",
                       err);

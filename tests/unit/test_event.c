@@ -233,11 +233,11 @@ START_TEST(test_standalone_spec_and_node)
         ck_assert_str_eq(n.address, "10.0.0.1");
         ck_assert_uint_eq(n.role_count, 2);
         ck_assert_str_eq(n.roles[1], "etcd");
-        cm_node_avro_free(&n);
+        cm_node_destroy(&n);
         avro_value_decref(&out);
         free(buf);
-        cm_spec_avro_free(a.spec);
-        cm_spec_avro_free(b.spec);
+        cm_spec_destroy(a.spec);
+        cm_spec_destroy(b.spec);
         free(a.spec);
         free(b.spec);
 }

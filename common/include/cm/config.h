@@ -35,6 +35,7 @@ typedef struct cm_config_s {
                 char *progress_topic;
                 char *dlq_topic;
                 char *worker_group;
+                char *projector_group;
                 int session_timeout_ms;
                 int message_timeout_ms;
         } kafka;
@@ -49,6 +50,7 @@ typedef struct cm_config_s {
                 int threads;
                 int max_body_bytes;
                 int wait_max_s; /* upper bound of Prefer: wait=N */
+                int sse_keepalive_s; /* keep-alive comment interval of event streams */
         } api;
         struct {
                 char *listen; /* host:port of /healthz, /readyz, /metrics for worker/projector;

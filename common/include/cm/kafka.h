@@ -198,6 +198,27 @@ typedef void(cm_kafka_rebalance_cb_t)(int assigned, const cm_kafka_partition_t *
                                       size_t cnt, void *opaque);
 
 /*
+ * Start offsets a cm_kafka_start_offsets_cb_t may give a partition, besides an explicit
+ * offset >= 0 (the next message to read).
+ */
+#define CM_KAFKA_OFFSET_BEGINNING (-2) /* the oldest message still in the log */
+#define CM_KAFKA_OFFSET_END       (-1) /* only messages produced from now on */
+#define CM_KAFKA_OFFSET_COMMITTED                                                        \
+        (-1001) /* the group's committed offset (else the oldest) */
+
+/*
+ * Called from inside cm_kafka_consumer_poll() (the caller's thread) when partitions are
+ * assigned, before they are fetched, for a consumer that keeps its offsets elsewhere
+ * (e.g. in the database, written in the same transaction as the rows, like cm-projector).
+ * Fill offsets[i] (preset to CM_KAFKA_OFFSET_COMMITTED) with the start offset of
+ * parts[i] and return 0. A non-zero return (e.g. the process is stopping and the offsets
+ * could not be read) leaves the partitions unassigned, so nothing is read from an unknown
+ * position, until the next rebalance. parts and offsets are valid during the call only.
+ */
+typedef int(cm_kafka_start_offsets_cb_t)(const cm_kafka_partition_t *parts, size_t cnt,
+                                         int64_t *offsets, void *opaque);
+
+/*
  * Creates a group consumer (conf->group_id required). rebalance_cb may be NULL. Returns
  * NULL with errstr set on failure (e.g. "kafka.assignment_strategy: invalid value
  * \"x\""). The caller owns it and frees it with cm_kafka_consumer_destroy(). A consumer
@@ -208,6 +229,14 @@ cm_kafka_consumer_t *cm_kafka_consumer_new(const cm_kafka_conf_t *conf,
                                            cm_kafka_rebalance_cb_t *rebalance_cb,
                                            void *rebalance_opaque, char *errstr,
                                            size_t errstr_size);
+
+/*
+ * Makes c start each assigned partition where cb says (see above) instead of at the
+ * group's committed offset. Set it before cm_kafka_consumer_subscribe(); NULL restores
+ * the default. The rebalance callback, if any, still runs after the assignment.
+ */
+void cm_kafka_consumer_set_start_offsets(cm_kafka_consumer_t *c,
+                                         cm_kafka_start_offsets_cb_t *cb, void *opaque);
 
 /* Subscribes to topic_cnt topics (replacing any earlier subscription). */
 cm_kafka_err_t cm_kafka_consumer_subscribe(cm_kafka_consumer_t *c,
@@ -249,6 +278,15 @@ cm_kafka_err_t cm_kafka_consumer_assignment(cm_kafka_consumer_t *c,
 /* Increments on every assignment change: cheap "did my partitions change?". Thread-safe.
  */
 unsigned cm_kafka_consumer_generation(cm_kafka_consumer_t *c);
+
+/*
+ * The low and high watermarks (the oldest offset and the offset after the newest) of a
+ * partition this consumer fetches, as last reported by the broker in a fetch response:
+ * no round trip, so cheap enough for a lag gauge. -1 when not known yet (nothing fetched
+ * so far). Thread-safe.
+ */
+void cm_kafka_consumer_watermarks(cm_kafka_consumer_t *c, const char *topic,
+                                  int32_t partition, int64_t *low, int64_t *high);
 
 /* As cm_kafka_producer_ready(), for the consumer's connection. Thread-safe. */
 cm_kafka_err_t cm_kafka_consumer_ready(cm_kafka_consumer_t *c, const char *topic,

@@ -24,6 +24,7 @@ typedef struct cm_service_s {
         /* Set by the service so /readyz can ask the broker; not owned. */
         cm_kafka_producer_t *ready_producer;
         cm_kafka_consumer_t *ready_consumer;
+        const char *ready_topic; /* topic that must exist for /readyz (default: commands) */
         void *priv_; /* readiness state (its own PostgreSQL connection and lock) */
 } cm_service_t;
 

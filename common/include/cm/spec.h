@@ -119,7 +119,10 @@ json_t *cm_spec_to_json(const cm_spec_t *spec);
 /* The "nodes" array of the above, alone (caller owns the reference). */
 json_t *cm_nodes_to_json(const cm_node_t *nodes, size_t count);
 
-/* Frees an array of nodes made by cm_nodes_from_json or cm_nodes_copy. */
+/* Frees the strings of one node and zeroes it. Safe on a zeroed node. */
+void cm_node_destroy(cm_node_t *node);
+
+/* Frees an array of nodes made by cm_nodes_from_json, cm_nodes_from_avro or cm_nodes_copy. */
 void cm_nodes_free(cm_node_t *nodes, size_t count);
 int cm_nodes_copy(cm_node_t **dst, const cm_node_t *src, size_t count);
 

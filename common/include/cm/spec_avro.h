@@ -26,7 +26,7 @@ int cm_node_from_avro(cm_node_t *node, const avro_value_t *rec, char *errstr,
 /* arr is an array-of-cm.Node value; it is emptied first. */
 int cm_nodes_to_avro(const cm_node_t *nodes, size_t count, avro_value_t *arr,
                      char *errstr, size_t errstr_size);
-/* *nodes (NULL when empty) and *count; free with cm_nodes_avro_free (or cm_nodes_free).
+/* *nodes (NULL when empty) and *count; free with cm_nodes_free.
  */
 int cm_nodes_from_avro(cm_node_t **nodes, size_t *count, const avro_value_t *arr,
                        char *errstr, size_t errstr_size);
@@ -36,13 +36,8 @@ int cm_nodes_from_avro(cm_node_t **nodes, size_t *count, const avro_value_t *arr
 int cm_spec_to_avro(const cm_spec_t *spec, avro_value_t *rec, char *errstr,
                     size_t errstr_size);
 /* Fills *spec (zeroed first; on error nothing is left allocated); free with
- * cm_spec_avro_free (or cm_spec_destroy, which frees the same fields). */
+ * cm_spec_destroy. */
 int cm_spec_from_avro(cm_spec_t *spec, const avro_value_t *rec, char *errstr,
                       size_t errstr_size);
-
-/* Free what the decoders allocated and zero the struct. Safe on zeroed structs. */
-void cm_spec_avro_free(cm_spec_t *spec);
-void cm_node_avro_free(cm_node_t *node);
-void cm_nodes_avro_free(cm_node_t *nodes, size_t count);
 
 #endif

@@ -6,6 +6,11 @@
  * Every failure is appended to errs naming the field and the offending value, e.g.
  *   nodes[2].roles: "etcd" cannot stand alone; a node must be controlplane or worker
  * Errors are collected, never first-only. All functions are pure and thread-safe.
+ *
+ * Each function returns the number of problems found, 0 meaning valid. Should memory run
+ * out while recording a message, the problem is still counted (the count can then exceed
+ * what errs gained): never treat a non-zero return as valid. The SSH key's own reading
+ * (type, public key) is cm/sshkey.h.
  */
 #ifndef CM_VALIDATE_H
 #define CM_VALIDATE_H

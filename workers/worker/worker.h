@@ -1,0 +1,285 @@
+/*
+ * worker.h - internals of cm-worker (DESIGN §2-§4, docs/command-path.md "cm-worker" and
+ * "Events").
+ *
+ *   worker_main.c        process start: config, keys, Kafka clients, health, threads
+ *   worker_commands.c    cm.commands -> one PostgreSQL transaction -> offset commit
+ *   worker_transition.c  THE transition function (commands now; job outcomes, probes)
+ *   worker_jobs.c        job rows: queue zke-up / connect / zke-remove, signal cancel
+ *   worker_outbox.c      the relay: outbox / rejection_outbox -> cm.events
+ *   worker_dlq.c         undecodable or unappliable messages -> cm.commands.dlq
+ *   worker_sql.c         every SQL statement, prepared by name
+ *
+ * Threads: the main thread consumes commands with w->pg; the relay thread publishes with
+ * its own connection (w->relay_pg). The producer and the metrics are shared
+ * (thread-safe).
+ */
+#ifndef CM_WORKER_H
+#define CM_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cm/command.h"
+#include "cm/config.h"
+#include "cm/fsm.h"
+#include "cm/kafka.h"
+#include "cm/pg.h"
+#include "cm/seal.h"
+#include "cm/spec.h"
+
+/* The relay wakes on NOTIFY cm_outbox and, whatever happens to notifications, this often.
+ */
+#define WORKER_RELAY_POLL_MS 1000
+/* Rows one relay pass publishes per cluster (and rejections per pass). */
+#define WORKER_RELAY_BATCH 200
+/* Retries of a transaction that failed with a unique violation or an unexpected error
+ * before the command is dead-lettered (lost connections and serialization failures are
+ * retried until they succeed or the process stops). */
+#define WORKER_MAX_HARD_RETRIES 5
+/* advisory lock class of the relay: pg_try_advisory_xact_lock(this, hashtext(cluster)) */
+#define WORKER_RELAY_LOCK_CLASS 6516082 /* 0x636d72, "cmr" */
+#define WORKER_NOTIFY_CHANNEL   "cm_outbox"
+
+typedef struct worker_metrics_s {
+        atomic_ulong applied;            /* commands accepted by the state machine */
+        atomic_ulong rejected;           /* CommandRejected (state conflicts) */
+        atomic_ulong invalid;            /* CommandInvalid (validation) */
+        atomic_ulong duplicate;          /* command ids already applied: skipped */
+        atomic_ulong dead_lettered;      /* messages sent to cm.commands.dlq */
+        atomic_ulong relayed;            /* outbox events published to cm.events */
+        atomic_ulong relayed_rejections; /* rejection_outbox events published */
+        atomic_ulong tx_retries;         /* transactions retried */
+} worker_metrics_t;
+
+typedef struct worker_s {
+        const cm_config_t *conf;
+        char id[160]; /* "<host>:<pid>": job owner, actor of system events */
+        cm_pg_t *pg;  /* the command thread's connection (borrowed from the service) */
+        cm_pg_t *relay_pg;             /* owned; used by the relay thread only */
+        cm_seal_keypair_t *keys;       /* owned */
+        cm_kafka_producer_t *producer; /* owned; delivery reports: worker_outbox.c */
+        cm_kafka_consumer_t *consumer; /* owned */
+        pthread_t relay_thread;
+        int relay_started;
+        worker_metrics_t metrics;
+} worker_t;
+
+/* Outcome of a transaction attempt. */
+typedef enum {
+        WORKER_OK = 0,
+        WORKER_ERR_RETRY, /* lost connection, serialization failure, deadlock, unique
+                             violation: roll back and run the whole transaction again */
+        WORKER_ERR_FAIL,  /* anything else (message in errstr) */
+} worker_err_t;
+
+/* Classifies a cm_pg_t failure (uses cm_pg_sqlstate). */
+worker_err_t worker_pg_err(cm_pg_t *pg, cm_pg_err_t e);
+
+/* ---------------------------------------------------------------- worker_sql.c */
+
+/* Statement names; the SQL text of each is in worker_sql.c. */
+#define WSQL_STATE_LOCK        "w_state_lock"
+#define WSQL_CMD_SEEN          "w_cmd_seen"
+#define WSQL_CMD_RECORD        "w_cmd_record"
+#define WSQL_STATE_INSERT      "w_state_insert"
+#define WSQL_STATE_RESTART     "w_state_restart"
+#define WSQL_STATE_UPDATE      "w_state_update"
+#define WSQL_OUTBOX_APPEND     "w_outbox_append"
+#define WSQL_REJECTION_APPEND  "w_rejection_append"
+#define WSQL_NOTIFY            "w_notify"
+#define WSQL_JOB_INSERT        "w_job_insert"
+#define WSQL_JOB_SIGNAL_CANCEL "w_job_signal_cancel"
+#define WSQL_RELAY_CLUSTERS    "w_relay_clusters"
+#define WSQL_RELAY_LOCK        "w_relay_lock"
+#define WSQL_RELAY_FETCH       "w_relay_fetch"
+#define WSQL_RELAY_MARK        "w_relay_mark"
+#define WSQL_REJ_FETCH         "w_rej_fetch"
+#define WSQL_REJ_MARK          "w_rej_mark"
+
+/* Registers every statement on pg (prepared now if connected, else on connect). */
+cm_pg_err_t worker_sql_prepare(cm_pg_t *pg, char *errstr, size_t errstr_size);
+
+/*
+ * Runs statement name with text parameters (NULL = SQL NULL), except those whose bit is
+ * set in binary_mask, which are bytea given as (values[i], lengths[i]). Results are text.
+ * *res (may be NULL) as cm_pg_exec_prepared.
+ */
+cm_pg_err_t worker_sql_exec(cm_pg_t *pg, const char *name, int nparams,
+                            const char *const *values, const int *lengths,
+                            unsigned binary_mask, PGresult **res, char *errstr,
+                            size_t errstr_size);
+
+/* ---------------------------------------------------------------- worker_transition.c */
+
+/* The cluster_state row as locked for a transition. */
+typedef struct worker_row_s {
+        int exists;       /* 0: no row (state NONE) */
+        cm_state_t state; /* CM_STATE_NONE when !exists */
+        int64_t seq;
+        int64_t version;
+        int imported;
+        int has_ssh_key;
+        cm_spec_t spec; /* the stored spec (zeroed when !exists); owned by the row */
+} worker_row_t;
+
+/* Releases what row owns. */
+void worker_row_clear(worker_row_t *row);
+
+/*
+ * SELECT ... FOR UPDATE of the cluster's row inside the caller's transaction. Locking a
+ * row this transaction already holds is cheap, so callers that must lock the cluster
+ * before another row (the job runner: cluster, then job) call this first and
+ * worker_transition_apply() after. *row is filled (caller clears it).
+ */
+worker_err_t worker_state_lock(cm_pg_t *pg, const char *cluster, worker_row_t *row,
+                               char *errstr, size_t errstr_size);
+
+/* What caused a transition: a command (command_id, its actor) or a job (job_id, actor
+ * {worker id, "system"}). */
+typedef struct worker_cause_s {
+        const char *command_id;
+        const char *job_id;
+        const cm_actor_t *actor;
+} worker_cause_t;
+
+/*
+ * Validation against the locked row, run after the state machine accepted the trigger
+ * and before anything is written. Appends field errors to errs (-> CommandInvalid), or
+ * writes a state conflict into conflict (-> CommandRejected) and returns non-zero.
+ */
+typedef int(worker_validate_fn)(void *opaque, const worker_row_t *row,
+                                cm_field_errors_t *errs, char *conflict,
+                                size_t conflict_size);
+
+/* What a transition writes besides the state; every pointer is borrowed, NULL = keep. */
+typedef struct worker_change_s {
+        const cm_spec_t *spec;  /* Create/Import: the whole new spec */
+        const cm_node_t *nodes; /* Update: the new node list of the stored spec */
+        size_t node_count;
+        int replace_nodes;                   /* use nodes/node_count (Update) */
+        const unsigned char *ssh_key_sealed; /* stored as received */
+        size_t ssh_key_sealed_len;
+        const unsigned char *kubeconfig_sealed;
+        size_t kubeconfig_sealed_len;
+        int imported; /* Create / Import: the row's imported flag */
+        int has_expected_version;
+        int64_t expected_version;
+        /* Job outcomes. */
+        const char *error;             /* last_error and the event's error */
+        const char *certificates_json; /* public certificates (JSON object text) */
+        const unsigned char *certificate_keys_sealed;
+        size_t certificate_keys_sealed_len;
+        const char *host_keys_json; /* pinned SSH host keys (JSON object text) */
+        worker_validate_fn *validate;
+        void *validate_opaque;
+} worker_change_t;
+
+typedef enum {
+        WORKER_TX_APPLIED = 0,
+        WORKER_TX_REJECTED, /* state conflict: CommandRejected */
+        WORKER_TX_INVALID,  /* validation: CommandInvalid */
+} worker_tx_result_t;
+
+typedef struct worker_outcome_s {
+        worker_tx_result_t result;
+        cm_state_t from;    /* the state before (as stored: Deleted stays Deleted) */
+        cm_state_t to;      /* the state after (from, when not applied) */
+        int64_t seq;        /* last seq appended (0 when not applied) */
+        int events;         /* outbox events appended */
+        char job_id[40];    /* the job queued or signaled, "" if none */
+        char message[2048]; /* the rejection / validation message */
+} worker_outcome_t;
+
+/*
+ * THE transition function, inside the caller's open transaction: locks the cluster's
+ * row, runs cm_fsm_apply(state, trigger), checks change->expected_version, runs
+ * change->validate, then either
+ *   - applies: writes cluster_state (state, seq + 1, version + 1, spec, sealed secrets as
+ *     given, imported, last_error), appends the event (type cm_fsm_event_type(trigger),
+ *     the full current spec, cause, change->error) to outbox, applies the effect (queue a
+ *     job, signal cancel) and NOTIFYs cm_outbox. Delete of an imported cluster also
+ *     applies JobSucceeded at once (Deleting, then Deleted: two events);
+ *   - or rejects: when cause->command_id is set, a CommandRejected / CommandInvalid event
+ *     with seq 0 goes to rejection_outbox. Nothing else is written.
+ * The caller records applied_commands / the job's final state and commits. Returns
+ * WORKER_OK with *out filled, or an error after which the caller rolls back (and, for
+ * WORKER_ERR_RETRY, runs its whole transaction again).
+ */
+worker_err_t worker_transition_apply(worker_t *w, cm_pg_t *pg, const char *cluster,
+                                     cm_trigger_t trigger, const worker_cause_t *cause,
+                                     const worker_change_t *change, worker_outcome_t *out,
+                                     char *errstr, size_t errstr_size);
+
+/* Milliseconds since the Unix epoch; a new lower-case UUID into buf[37]. */
+int64_t worker_now_ms(void);
+void worker_uuid(char buf[37]);
+
+/* ---------------------------------------------------------------- worker_jobs.c */
+
+/*
+ * Job payloads (jobs.payload, JSON, no secrets; the runner reads the sealed secrets from
+ * cluster_state):
+ *   zke-up:     {"reason": "create"|"update", "commandId", "nodes": [...],
+ *                "previousNodes": [...] (update)}
+ *   connect:    {"reason": "import", "commandId"}
+ *   zke-remove: {"reason": "delete", "commandId", "nodes": [...]}
+ */
+typedef enum {
+        WORKER_JOB_ZKE_UP = 0,
+        WORKER_JOB_CONNECT,
+        WORKER_JOB_ZKE_REMOVE,
+} worker_job_kind_t;
+
+/* "zke-up", "connect", "zke-remove" (the jobs.kind values). */
+const char *worker_job_kind_name(worker_job_kind_t kind);
+
+/* Inserts a queued job (payload borrowed) and writes its id into job_id[40]. */
+worker_err_t worker_job_queue(cm_pg_t *pg, const char *cluster, worker_job_kind_t kind,
+                              const json_t *payload, char job_id[40], char *errstr,
+                              size_t errstr_size);
+
+/* Sets cancel_requested on the cluster's unfinished job; job_id[40] gets its id ("" if
+ * the cluster has none). */
+worker_err_t worker_job_signal_cancel(cm_pg_t *pg, const char *cluster, char job_id[40],
+                                      char *errstr, size_t errstr_size);
+
+/* ---------------------------------------------------------------- worker_commands.c */
+
+/* Consumes cm.commands until a stop is requested. Returns 0, or -1 if the consumer could
+ * not subscribe. */
+int worker_commands_run(worker_t *w);
+
+/* ---------------------------------------------------------------- worker_dlq.c */
+
+/*
+ * Produces m unchanged (key, value, headers) to the DLQ topic with headers cm-error,
+ * cm-error-code, cm-source-topic, cm-source-partition, cm-source-offset, and waits for
+ * its delivery, retrying until delivered or a stop is requested. Returns 0 when
+ * delivered, -1 when stopping first.
+ */
+int worker_dlq_send(worker_t *w, const cm_kafka_message_t *m, const char *code,
+                    const char *error);
+
+/* The cm-error-code of a decoder error (cm_avro_err_t): "too-short", "bad-magic",
+ * "unknown-fingerprint", "wrong-schema", "malformed", "trailing-bytes",
+ * "invalid-field", ...; static storage. */
+const char *worker_dlq_code(int avro_err);
+
+/* ---------------------------------------------------------------- worker_outbox.c */
+
+/* The producer's delivery callback (events published asynchronously by the relay). */
+cm_kafka_delivery_cb_t worker_outbox_delivery_cb;
+
+/* Starts / stops (joins, after cm_service_request_stop) the relay thread. */
+int worker_relay_start(worker_t *w, char *errstr, size_t errstr_size);
+void worker_relay_join(worker_t *w);
+
+/* /metrics lines of the worker (cm_health_metrics_fn). */
+size_t worker_metrics_render(void *opaque, char *buf, size_t size);
+
+#endif
