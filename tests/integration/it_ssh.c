@@ -570,7 +570,7 @@ START_TEST(test_rsa_key_refused)
         free(pem);
         ck_assert_int_eq(rc, CM_SSH_ERR_KEY);
         ck_assert_ptr_null(k);
-        ck_assert_msg(strstr(err, "RSA keys are not supported") == err, "%s", err);
+        ck_assert_msg(strstr(err, "RSA keys are refused: ") == err, "%s", err);
         ck_assert_msg(strstr(err, "ssh-rsa (SHA-1)") && strstr(err, "OpenSSH 8.8") &&
                           strstr(err, "ssh-keygen -t ed25519"),
                       "%s", err);

@@ -65,20 +65,9 @@ typedef enum {
         CM_SSH_KEY_UNKNOWN = 0,
         CM_SSH_KEY_ED25519,
         CM_SSH_KEY_ECDSA,
-        CM_SSH_KEY_RSA,
-        CM_SSH_KEY_DSA,
-        CM_SSH_KEY_SK, /* FIDO security-key types (sk-...@openssh.com) */
 } cm_ssh_key_type_t;
 
-/*
- * Detects the type of a private key in OpenSSH ("BEGIN OPENSSH PRIVATE KEY") or PEM
- * (PKCS#1 RSA, SEC1 EC, PKCS#8, DSA) format, without keeping any of it. *encrypted (if
- * not NULL) is set to 1 for a passphrase-protected key. Returns CM_SSH_KEY_UNKNOWN for
- * anything else, including a malformed body. Thread-safe.
- */
-cm_ssh_key_type_t cm_ssh_key_detect(const unsigned char *key, size_t len, int *encrypted);
-
-/* "ed25519", "ECDSA", "RSA", "DSA", "security-key", "unknown". Static. */
+/* "ed25519", "ECDSA", "unknown" (as messages name a key). Static. */
 const char *cm_ssh_key_type_name(cm_ssh_key_type_t type);
 
 /*
