@@ -71,6 +71,12 @@ typedef struct api_request_s {
 
 typedef int (*api_handler_t)(api_request_t *req);
 
+/* ---- rate limiting (api_ratelimit.c) */
+/* Takes one token from the caller's bucket (bearer token, else client address). Returns 1
+ * when the caller is over api.rate_limit_per_s, with the seconds to wait in *retry_after_s.
+ * Thread-safe. */
+int api_ratelimit_check(const api_request_t *req, int *retry_after_s);
+
 /* ---- server */
 int api_server_start(api_t *api, const char *listen, int threads, char *errstr,
                      size_t errstr_size);
