@@ -213,16 +213,17 @@ static int probe_one(zke_run_t *run, size_t i, void *arg, char *errstr, size_t s
 
 int zke_precheck(zke_run_t *run)
 {
-        size_t idx[run->n ? run->n : 1], count = 0;
+        size_t *idx = calloc(run->n + 1, sizeof(*idx)), count = 0;
         pre_t pre = {calloc(run->n + 1, sizeof(char *))};
-        if (!pre.reasons)
-                return zke_fail(run, "precheck: out of memory"), -1;
-        for (size_t i = 0; i < run->n; i++) {
-                pre.reasons[i] = calloc(1, REASONS_MAX);
+        bool oom = !idx || !pre.reasons;
+        for (size_t i = 0; !oom && i < run->n; i++) {
+                oom |= !(pre.reasons[i] = calloc(1, REASONS_MAX));
                 if (!run->nodes[i].removed)
                         idx[count++] = i;
         }
-        int rc = zke_each(run, "precheck", idx, count, probe_one, &pre);
+        int rc = oom ? -1 : zke_each(run, "precheck", idx, count, probe_one, &pre);
+        if (oom)
+                zke_fail(run, "precheck: out of memory");
         if (rc == 0) {
                 /* Across nodes: host names, and one cgroup driver for the plan. */
                 const zke_node_t *first_driver = NULL;
@@ -274,8 +275,9 @@ int zke_precheck(zke_run_t *run)
                 }
                 free(msg);
         }
-        for (size_t i = 0; i < run->n; i++)
+        for (size_t i = 0; pre.reasons && i < run->n; i++)
                 free(pre.reasons[i]);
         free(pre.reasons);
+        free(idx);
         return rc;
 }

@@ -89,7 +89,8 @@ static int teardown_one(zke_run_t *run, size_t i, void *arg, char *errstr, size_
                         zke_progressf(run, step, z->node->name, "failed", "%s", errstr);
                         return rc;
                 }
-                snprintf(lines[nl], sizeof(lines[0]), "container %s removed", v[k].name);
+                snprintf(lines[nl], sizeof(lines[0]), "container %.255s removed",
+                         v[k].name);
                 lp[nl] = lines[nl];
                 nl++;
         }
@@ -123,7 +124,7 @@ static int teardown_one(zke_run_t *run, size_t i, void *arg, char *errstr, size_
         }
         for (char *save = NULL, *tok = strtok_r(out ? out : (char[]){""}, "\n", &save);
              tok && nl < 130; tok = strtok_r(NULL, "\n", &save)) {
-                snprintf(lines[nl], sizeof(lines[0]), "folder %s removed", tok);
+                snprintf(lines[nl], sizeof(lines[0]), "folder %.270s removed", tok);
                 lp[nl] = lines[nl];
                 nl++;
         }
