@@ -15,24 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm/err.h"
 #include "cm/avro.h"
 #include "cm/embedded.h"
 
 #define VALIDATE_MAX_DEPTH 64
-
-static int avro_err(char *errstr, size_t errstr_size, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int avro_err(char *errstr, size_t errstr_size, int code, const char *fmt, ...)
-{
-        if (errstr && errstr_size) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(errstr, errstr_size, fmt, ap);
-                va_end(ap);
-        }
-        return code;
-}
 
 const char *cm_avro_err2str(int err)
 {
@@ -91,30 +78,30 @@ static int registry_load_one(cm_avro_schema_t *e, cm_avro_schema_id_t id)
         e->fullname = registry_defs[id].fullname;
         e->path = registry_defs[id].path;
         if (!f)
-                return avro_err(registry_errstr, sizeof(registry_errstr),
-                                CM_AVRO_ERR_SCHEMA, "schema %s is not embedded in libcm",
-                                e->path);
+                return cm_errf(registry_errstr, sizeof(registry_errstr),
+                               CM_AVRO_ERR_SCHEMA, "schema %s is not embedded in libcm",
+                               e->path);
         e->json = (const char *)f->data;
         e->canonical = cm_avro_canonical_form(e->json, f->len, err, sizeof(err));
         if (!e->canonical)
-                return avro_err(registry_errstr, sizeof(registry_errstr),
-                                CM_AVRO_ERR_SCHEMA, "schema %s: %s", e->path, err);
+                return cm_errf(registry_errstr, sizeof(registry_errstr),
+                               CM_AVRO_ERR_SCHEMA, "schema %s: %s", e->path, err);
         e->fingerprint = cm_avro_crc64(e->canonical, strlen(e->canonical));
         if (avro_schema_from_json_length(e->json, f->len, &e->schema))
-                return avro_err(registry_errstr, sizeof(registry_errstr),
-                                CM_AVRO_ERR_SCHEMA, "schema %s: avro-c: %s", e->path,
-                                avro_strerror());
+                return cm_errf(registry_errstr, sizeof(registry_errstr),
+                               CM_AVRO_ERR_SCHEMA, "schema %s: avro-c: %s", e->path,
+                               avro_strerror());
         if (!is_avro_record(e->schema) ||
             strcmp(avro_schema_name(e->schema), strchr(e->fullname, '.') + 1) != 0)
-                return avro_err(registry_errstr, sizeof(registry_errstr),
-                                CM_AVRO_ERR_SCHEMA,
-                                "schema %s defines \"%s\", expected %s", e->path,
-                                avro_schema_name(e->schema), e->fullname);
+                return cm_errf(registry_errstr, sizeof(registry_errstr),
+                               CM_AVRO_ERR_SCHEMA,
+                               "schema %s defines \"%s\", expected %s", e->path,
+                               avro_schema_name(e->schema), e->fullname);
         e->iface = avro_generic_class_from_schema(e->schema);
         if (!e->iface)
-                return avro_err(registry_errstr, sizeof(registry_errstr),
-                                CM_AVRO_ERR_SCHEMA, "schema %s: avro-c generic class: %s",
-                                e->path, avro_strerror());
+                return cm_errf(registry_errstr, sizeof(registry_errstr),
+                               CM_AVRO_ERR_SCHEMA, "schema %s: avro-c generic class: %s",
+                               e->path, avro_strerror());
         return 0;
 }
 
@@ -127,11 +114,11 @@ static void registry_build(void)
         for (int i = 0; i < CM_AVRO_SCHEMA__COUNT; i++)
                 for (int j = i + 1; j < CM_AVRO_SCHEMA__COUNT; j++)
                         if (registry[i].fingerprint == registry[j].fingerprint) {
-                                registry_rc = avro_err(
-                                    registry_errstr, sizeof(registry_errstr),
-                                    CM_AVRO_ERR_SCHEMA,
-                                    "schemas %s and %s have the same fingerprint",
-                                    registry[i].path, registry[j].path);
+                                registry_rc =
+                                    cm_errf(registry_errstr, sizeof(registry_errstr),
+                                            CM_AVRO_ERR_SCHEMA,
+                                            "schemas %s and %s have the same fingerprint",
+                                            registry[i].path, registry[j].path);
                                 return;
                         }
         registry_rc = 0;
@@ -141,7 +128,7 @@ int cm_avro_registry_init(char *errstr, size_t errstr_size)
 {
         pthread_once(&registry_once, registry_build);
         if (registry_rc)
-                avro_err(errstr, errstr_size, registry_rc, "%s", registry_errstr);
+                cm_errf(errstr, errstr_size, registry_rc, "%s", registry_errstr);
         return registry_rc;
 }
 
@@ -171,8 +158,8 @@ static const cm_avro_schema_t *schema_get_err(cm_avro_schema_id_t id, char *errs
         if (rc)
                 return NULL;
         if (!(e = cm_avro_schema_get(id)))
-                avro_err(errstr, errstr_size, CM_AVRO_ERR_SCHEMA,
-                         "no Avro schema with id %d", (int)id);
+                cm_errf(errstr, errstr_size, CM_AVRO_ERR_SCHEMA,
+                        "no Avro schema with id %d", (int)id);
         return e;
 }
 
@@ -184,8 +171,8 @@ int cm_avro_value_new(cm_avro_schema_id_t id, avro_value_t *value, char *errstr,
         if (!e)
                 return CM_AVRO_ERR_SCHEMA;
         if (avro_generic_value_new(e->iface, value))
-                return avro_err(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
-                                "cannot allocate a %s value", e->fullname);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
+                               "cannot allocate a %s value", e->fullname);
         return 0;
 }
 
@@ -206,25 +193,25 @@ int cm_avro_encode(cm_avro_schema_id_t id, avro_value_t *value, unsigned char **
                 return CM_AVRO_ERR_SCHEMA;
         vs = avro_value_get_schema(value);
         if (!vs || (vs != e->schema && !avro_schema_equal(vs, e->schema)))
-                return avro_err(errstr, errstr_size, CM_AVRO_ERR_WRONG_SCHEMA,
-                                "value to encode is a %s, not a %s",
-                                vs ? avro_schema_type_name(vs) : "value without schema",
-                                e->fullname);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_WRONG_SCHEMA,
+                               "value to encode is a %s, not a %s",
+                               vs ? avro_schema_type_name(vs) : "value without schema",
+                               e->fullname);
         if (avro_value_sizeof(value, &size))
-                return avro_err(errstr, errstr_size, CM_AVRO_ERR_INVALID,
-                                "%s value is incomplete: %s", e->fullname,
-                                avro_strerror());
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INVALID,
+                               "%s value is incomplete: %s", e->fullname,
+                               avro_strerror());
         if (!(out = malloc(CM_AVRO_HEADER_LEN + size)))
-                return avro_err(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
-                                "cannot allocate %zu bytes for a %s message",
-                                CM_AVRO_HEADER_LEN + size, e->fullname);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
+                               "cannot allocate %zu bytes for a %s message",
+                               CM_AVRO_HEADER_LEN + size, e->fullname);
         out[0] = CM_AVRO_MAGIC0;
         out[1] = CM_AVRO_MAGIC1;
         for (int i = 0; i < 8; i++)
                 out[2 + i] = (unsigned char)(e->fingerprint >> (8 * i));
         w = avro_writer_memory((const char *)out + CM_AVRO_HEADER_LEN, (int64_t)size);
         if (!w || avro_value_write(w, value) || avro_writer_tell(w) != (int64_t)size) {
-                int rc = avro_err(
+                int rc = cm_errf(
                     errstr, errstr_size, w ? CM_AVRO_ERR_INVALID : CM_AVRO_ERR_NOMEM,
                     "cannot write %s value: %s", e->fullname, avro_strerror());
                 if (w)
@@ -242,13 +229,13 @@ int cm_avro_peek_fingerprint(const unsigned char *buf, size_t len, uint64_t *fp,
                              char *errstr, size_t errstr_size)
 {
         if (!buf || len < CM_AVRO_HEADER_LEN)
-                return avro_err(
+                return cm_errf(
                     errstr, errstr_size, CM_AVRO_ERR_TOO_SHORT,
                     "message too short: %zu bytes, an Avro single-object message "
                     "has at least %d (C3 01 + 8-byte fingerprint)",
                     buf ? len : 0, CM_AVRO_HEADER_LEN);
         if (buf[0] != CM_AVRO_MAGIC0 || buf[1] != CM_AVRO_MAGIC1)
-                return avro_err(
+                return cm_errf(
                     errstr, errstr_size, CM_AVRO_ERR_BAD_MAGIC,
                     "bad magic: message starts with 0x%02X 0x%02X, expected 0xC3 "
                     "0x01 (Avro single-object encoding)",
@@ -275,13 +262,13 @@ int cm_avro_decode(const unsigned char *buf, size_t len, cm_avro_schema_id_t exp
         if ((rc = cm_avro_registry_init(errstr, errstr_size)))
                 return rc;
         if (!(e = cm_avro_schema_by_fingerprint(fp)))
-                return avro_err(errstr, errstr_size, CM_AVRO_ERR_UNKNOWN_FP,
-                                "unknown schema fingerprint 0x%016" PRIx64
-                                " (CRC-64-AVRO of no schema in schemas/avro)",
-                                fp);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_UNKNOWN_FP,
+                               "unknown schema fingerprint 0x%016" PRIx64
+                               " (CRC-64-AVRO of no schema in schemas/avro)",
+                               fp);
         if (expect != CM_AVRO_SCHEMA_ANY && e->id != expect) {
                 const cm_avro_schema_t *want = cm_avro_schema_get(expect);
-                return avro_err(
+                return cm_errf(
                     errstr, errstr_size, CM_AVRO_ERR_WRONG_SCHEMA,
                     "message is a %s (fingerprint 0x%016" PRIx64 "), expected a %s",
                     e->fullname, fp, want ? want->fullname : "(bad schema id)");
@@ -294,18 +281,18 @@ int cm_avro_decode(const unsigned char *buf, size_t len, cm_avro_schema_id_t exp
                 return rc;
         }
         if (avro_generic_value_new(e->iface, value))
-                return avro_err(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
-                                "cannot allocate a %s value", e->fullname);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
+                               "cannot allocate a %s value", e->fullname);
         r = avro_reader_memory((const char *)buf + CM_AVRO_HEADER_LEN,
                                (int64_t)(len - CM_AVRO_HEADER_LEN));
         if (!r) {
                 avro_value_decref(value);
-                return avro_err(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
-                                "cannot allocate an avro-c reader");
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
+                               "cannot allocate an avro-c reader");
         }
         if (avro_value_read(r, value)) {
-                rc = avro_err(errstr, errstr_size, CM_AVRO_ERR_MALFORMED,
-                              "malformed %s body: %s", e->fullname, avro_strerror());
+                rc = cm_errf(errstr, errstr_size, CM_AVRO_ERR_MALFORMED,
+                             "malformed %s body: %s", e->fullname, avro_strerror());
                 avro_reader_free(r);
                 avro_value_decref(value);
                 return rc;
@@ -339,10 +326,10 @@ static int v_fail(vctx_t *c, int truncated, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(what, sizeof(what), fmt, ap);
         va_end(ap);
-        return avro_err(c->errstr, c->errstr_size, CM_AVRO_ERR_MALFORMED,
-                        "%s body at body byte %zu, field %s: %s",
-                        truncated ? "truncated" : "malformed", c->off,
-                        c->path[0] ? c->path : "(top)", what);
+        return cm_errf(c->errstr, c->errstr_size, CM_AVRO_ERR_MALFORMED,
+                       "%s body at body byte %zu, field %s: %s",
+                       truncated ? "truncated" : "malformed", c->off,
+                       c->path[0] ? c->path : "(top)", what);
 }
 
 static size_t v_push(vctx_t *c, const char *fmt, ...)
@@ -555,7 +542,7 @@ int cm_avro_validate_body(avro_schema_t schema, const unsigned char *body, size_
         if (rc)
                 return rc;
         if (c.off != len)
-                return avro_err(
+                return cm_errf(
                     errstr, errstr_size, CM_AVRO_ERR_TRAILING,
                     "trailing bytes: %zu bytes left after a complete body of %zu "
                     "bytes",

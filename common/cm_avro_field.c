@@ -3,26 +3,12 @@
  * the Command, ClusterEvent, JobProgress and ClusterSpec conversions. Every error names
  * the field, so a bad message from an outside producer is explained in its DLQ header.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm/err.h"
 #include "cm/avro.h"
-
-static int field_err(char *errstr, size_t errstr_size, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int field_err(char *errstr, size_t errstr_size, int code, const char *fmt, ...)
-{
-        if (errstr && errstr_size) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(errstr, errstr_size, fmt, ap);
-                va_end(ap);
-        }
-        return code;
-}
 
 void cm_avro_errprefix(char *errstr, size_t errstr_size, const char *prefix)
 {
@@ -92,8 +78,8 @@ int cm_avro_field(const avro_value_t *rec, const char *field, avro_value_t *chil
                   char *errstr, size_t errstr_size)
 {
         if (avro_value_get_by_name(rec, field, child, NULL))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: no such field in the record", field);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: no such field in the record", field);
         return 0;
 }
 
@@ -106,21 +92,21 @@ static int string_of(const avro_value_t *v, const char *label, char **out, char 
 
         *out = NULL;
         if (avro_value_get_type(v) != AVRO_STRING || avro_value_get_string(v, &s, &size))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: not a string in the schema", label);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: not a string in the schema", label);
         n = size ? size - 1 : 0; /* avro-c counts the terminating NUL */
         if (strnlen(s, n) != n)
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INVALID,
-                                 "%s: string contains a NUL byte at offset %zu", label,
-                                 strnlen(s, n));
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INVALID,
+                               "%s: string contains a NUL byte at offset %zu", label,
+                               strnlen(s, n));
         if ((bad = utf8_invalid_at((const unsigned char *)s, n)) != n)
-                return field_err(
+                return cm_errf(
                     errstr, errstr_size, CM_AVRO_ERR_INVALID,
                     "%s: string is not valid UTF-8 (byte 0x%02X at offset %zu)", label,
                     (unsigned char)s[bad], bad);
         if (!(*out = strndup(s, n)))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
-                                 "%s: out of memory", label);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
+                               "%s: out of memory", label);
         return 0;
 }
 
@@ -128,11 +114,11 @@ static int set_string_value(avro_value_t *v, const char *label, const char *s,
                             char *errstr, size_t errstr_size)
 {
         if (!s)
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INVALID,
-                                 "%s: NULL string (required)", label);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INVALID,
+                               "%s: NULL string (required)", label);
         if (avro_value_set_string(v, s))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: cannot set string: %s", label, avro_strerror());
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: cannot set string: %s", label, avro_strerror());
         return 0;
 }
 
@@ -169,12 +155,12 @@ static int set_opt_branch(avro_value_t *rec, const char *field, int present,
         if ((rc = cm_avro_field(rec, field, &u, errstr, errstr_size)))
                 return rc;
         if (avro_value_set_branch(&u, present ? 1 : 0, branch))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: not an optional [\"null\", T] union: %s", field,
-                                 avro_strerror());
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: not an optional [\"null\", T] union: %s", field,
+                               avro_strerror());
         if (!present && avro_value_set_null(branch))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: branch 0 is not null", field);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: branch 0 is not null", field);
         return 0;
 }
 
@@ -189,8 +175,8 @@ static int get_opt_branch(const avro_value_t *rec, const char *field, int *prese
                 return rc;
         if (avro_value_get_type(&u) != AVRO_UNION ||
             avro_value_get_current_branch(&u, branch))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INVALID,
-                                 "%s: optional value without a branch", field);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INVALID,
+                               "%s: optional value without a branch", field);
         *present = avro_value_get_type(branch) != AVRO_NULL;
         return 0;
 }
@@ -228,8 +214,8 @@ int cm_avro_set_long(avro_value_t *rec, const char *field, int64_t val, char *er
         if ((rc = cm_avro_field(rec, field, &v, errstr, errstr_size)))
                 return rc;
         if (avro_value_set_long(&v, val))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: not a long in the schema", field);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: not a long in the schema", field);
         return 0;
 }
 
@@ -242,8 +228,8 @@ int cm_avro_get_long(const avro_value_t *rec, const char *field, int64_t *val,
         if ((rc = cm_avro_field(rec, field, &v, errstr, errstr_size)))
                 return rc;
         if (avro_value_get_long(&v, val))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: not a long in the schema", field);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: not a long in the schema", field);
         return 0;
 }
 
@@ -256,8 +242,8 @@ int cm_avro_set_int(avro_value_t *rec, const char *field, int32_t val, char *err
         if ((rc = cm_avro_field(rec, field, &v, errstr, errstr_size)))
                 return rc;
         if (avro_value_set_int(&v, val))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: not an int in the schema", field);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: not an int in the schema", field);
         return 0;
 }
 
@@ -270,8 +256,8 @@ int cm_avro_get_int(const avro_value_t *rec, const char *field, int32_t *val,
         if ((rc = cm_avro_field(rec, field, &v, errstr, errstr_size)))
                 return rc;
         if (avro_value_get_int(&v, val))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: not an int in the schema", field);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: not an int in the schema", field);
         return 0;
 }
 
@@ -281,11 +267,11 @@ static int set_bytes_value(avro_value_t *v, const char *label, const unsigned ch
         static const unsigned char empty[1];
 
         if (!data && len)
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INVALID,
-                                 "%s: NULL data with length %zu", label, len);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INVALID,
+                               "%s: NULL data with length %zu", label, len);
         if (avro_value_set_bytes(v, (void *)(data ? data : empty), len))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: cannot set bytes: %s", label, avro_strerror());
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: cannot set bytes: %s", label, avro_strerror());
         return 0;
 }
 
@@ -298,11 +284,11 @@ static int bytes_of(const avro_value_t *v, const char *label, unsigned char **ou
         *out = NULL;
         *len = 0;
         if (avro_value_get_type(v) != AVRO_BYTES || avro_value_get_bytes(v, &p, &n))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: not bytes in the schema", label);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: not bytes in the schema", label);
         if (!(*out = malloc(n ? n : 1)))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
-                                 "%s: out of memory for %zu bytes", label, n);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
+                               "%s: out of memory for %zu bytes", label, n);
         if (n)
                 memcpy(*out, p, n);
         *len = n;
@@ -369,16 +355,16 @@ int cm_avro_set_string_array(avro_value_t *rec, const char *field, char *const *
         if ((rc = cm_avro_field(rec, field, &arr, errstr, errstr_size)))
                 return rc;
         if (avro_value_get_type(&arr) != AVRO_ARRAY || avro_value_reset(&arr))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: not an array in the schema", field);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: not an array in the schema", field);
         if (count && !items)
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INVALID,
-                                 "%s: NULL array with %zu items", field, count);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INVALID,
+                               "%s: NULL array with %zu items", field, count);
         for (size_t i = 0; i < count; i++) {
                 snprintf(label, sizeof(label), "%s[%zu]", field, i);
                 if (avro_value_append(&arr, &elem, NULL))
-                        return field_err(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
-                                         "%s: cannot append", label);
+                        return cm_errf(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
+                                       "%s: cannot append", label);
                 if ((rc = set_string_value(&elem, label, items[i], errstr, errstr_size)))
                         return rc;
         }
@@ -398,18 +384,18 @@ int cm_avro_get_string_array(const avro_value_t *rec, const char *field, char **
         if ((rc = cm_avro_field(rec, field, &arr, errstr, errstr_size)))
                 return rc;
         if (avro_value_get_type(&arr) != AVRO_ARRAY || avro_value_get_size(&arr, &n))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                 "%s: not an array in the schema", field);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                               "%s: not an array in the schema", field);
         if (!n)
                 return 0;
         if (!(items = calloc(n, sizeof(*items))))
-                return field_err(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
-                                 "%s: out of memory for %zu items", field, n);
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_NOMEM,
+                               "%s: out of memory for %zu items", field, n);
         for (size_t i = 0; i < n; i++) {
                 snprintf(label, sizeof(label), "%s[%zu]", field, i);
                 if (avro_value_get_by_index(&arr, i, &elem, NULL))
-                        rc = field_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
-                                       "%s: cannot read", label);
+                        rc = cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                                     "%s: cannot read", label);
                 else
                         rc = string_of(&elem, label, &items[i], errstr, errstr_size);
                 if (rc) {

@@ -1,28 +1,14 @@
 /*
  * cm_command.c - cm.Command <-> cm_command_t, and its single-object encoding.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm/err.h"
 #include "cm/avro.h"
 #include "cm/command.h"
 #include "cm/spec_avro.h"
-
-static int cmd_err(char *errstr, size_t errstr_size, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int cmd_err(char *errstr, size_t errstr_size, int code, const char *fmt, ...)
-{
-        if (errstr && errstr_size) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(errstr, errstr_size, fmt, ap);
-                va_end(ap);
-        }
-        return code;
-}
 
 static const char *const kind_names[] = {"Create", "Update", "Delete", "Cancel",
                                          "Import"};
@@ -113,7 +99,7 @@ static int payload_to_avro(const cm_command_t *cmd, avro_value_t *p, char *errst
                         return rc;
                 }
                 if (!cmd->create.ssh_key)
-                        return cmd_err(
+                        return cm_errf(
                             errstr, errstr_size, CM_AVRO_ERR_INVALID,
                             "Create.sshKey: NULL (the sealed key is required)");
                 rc = cm_avro_set_bytes(p, "sshKey", cmd->create.ssh_key,
@@ -140,7 +126,7 @@ static int payload_to_avro(const cm_command_t *cmd, avro_value_t *p, char *errst
                 return 0;
         case CM_COMMAND_IMPORT:
                 if (!cmd->import.kubeconfig)
-                        return cmd_err(
+                        return cm_errf(
                             errstr, errstr_size, CM_AVRO_ERR_INVALID,
                             "Import.kubeconfig: NULL (the sealed kubeconfig is "
                             "required)");
@@ -150,7 +136,7 @@ static int payload_to_avro(const cm_command_t *cmd, avro_value_t *p, char *errst
                         cm_avro_errprefix(errstr, errstr_size, "Import.");
                 return rc;
         }
-        return cmd_err(errstr, errstr_size, CM_AVRO_ERR_INVALID,
+        return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INVALID,
                        ": unknown command kind %d", (int)cmd->kind);
 }
 
@@ -177,15 +163,15 @@ int cm_command_to_avro(const cm_command_t *cmd, avro_value_t *rec, char *errstr,
             (cmd->has_expected_version
                  ? avro_value_set_long(&branch, cmd->expected_version)
                  : avro_value_set_null(&branch)))
-                return cmd_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
                                "expectedVersion: cannot set: %s", avro_strerror());
         if ((rc = cm_avro_field(rec, "payload", &v, errstr, errstr_size)))
                 return rc;
         if ((int)cmd->kind < 0 || cmd->kind > CM_COMMAND_IMPORT)
-                return cmd_err(errstr, errstr_size, CM_AVRO_ERR_INVALID,
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INVALID,
                                "payload: unknown command kind %d", (int)cmd->kind);
         if (avro_value_set_branch(&v, (int)cmd->kind, &branch))
-                return cmd_err(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INTERNAL,
                                "payload: cannot select %s: %s",
                                cm_command_kind_name(cmd->kind), avro_strerror());
         if ((rc = payload_to_avro(cmd, &branch, errstr, errstr_size)))
@@ -238,7 +224,7 @@ static int payload_from_avro(cm_command_t *cmd, const avro_value_t *p, char *err
                         cm_avro_errprefix(errstr, errstr_size, "Import.");
                 return rc;
         }
-        return cmd_err(errstr, errstr_size, CM_AVRO_ERR_INVALID, ": unknown branch %d",
+        return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INVALID, ": unknown branch %d",
                        (int)cmd->kind);
 }
 
@@ -263,7 +249,7 @@ static int command_fields_from_avro(cm_command_t *cmd, const avro_value_t *rec,
         if ((rc = cm_avro_field(rec, "expectedVersion", &v, errstr, errstr_size)))
                 return rc;
         if (avro_value_get_current_branch(&v, &branch))
-                return cmd_err(errstr, errstr_size, CM_AVRO_ERR_INVALID,
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INVALID,
                                "expectedVersion: no branch selected");
         if (avro_value_get_type(&branch) == AVRO_INT64) {
                 cmd->has_expected_version = 1;
@@ -274,7 +260,7 @@ static int command_fields_from_avro(cm_command_t *cmd, const avro_value_t *rec,
         if (avro_value_get_discriminant(&v, &disc) ||
             avro_value_get_current_branch(&v, &branch) || disc < 0 ||
             disc > CM_COMMAND_IMPORT)
-                return cmd_err(errstr, errstr_size, CM_AVRO_ERR_INVALID,
+                return cm_errf(errstr, errstr_size, CM_AVRO_ERR_INVALID,
                                "payload: no valid branch selected");
         cmd->kind = (cm_command_kind_t)disc;
         if ((rc = payload_from_avro(cmd, &branch, errstr, errstr_size)))

@@ -7,7 +7,6 @@
  * them.
  */
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "cm/err.h"
 #include "cm/pki.h"
 #include "cm_pki_int.h"
 
@@ -34,19 +34,6 @@ typedef struct profile_s {
         char *sans[MAX_SANS]; /* "IP:1.2.3.4" / "DNS:name", sorted, owned */
         size_t san_count;
 } profile_t;
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-{
-        if (!errstr || size == 0)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errstr, size, fmt, ap);
-        va_end(ap);
-}
 
 bool cm_pki_node_has_role(const cm_node_t *node, const char *role)
 {
@@ -91,20 +78,22 @@ static int add_san(profile_t *p, const char *host, const char *field, char *errs
         else if (is_dns_name(host))
                 snprintf(san, sizeof(san), "DNS:%s", host);
         else {
-                seterr(errstr, errstr_size,
-                       "%s: \"%s\" is neither an IP address nor a DNS name", field, host);
+                cm_seterr(errstr, errstr_size,
+                          "%s: \"%s\" is neither an IP address nor a DNS name", field,
+                          host);
                 return -1;
         }
         for (size_t i = 0; i < p->san_count; i++)
                 if (strcmp(p->sans[i], san) == 0)
                         return 0;
         if (p->san_count == MAX_SANS) {
-                seterr(errstr, errstr_size, "%s: more than %d names for certificate %s",
-                       field, MAX_SANS, p->name);
+                cm_seterr(errstr, errstr_size,
+                          "%s: more than %d names for certificate %s", field, MAX_SANS,
+                          p->name);
                 return -1;
         }
         if (!(p->sans[p->san_count] = strdup(san))) {
-                seterr(errstr, errstr_size, "out of memory");
+                cm_seterr(errstr, errstr_size, "out of memory");
                 return -1;
         }
         p->san_count++;
@@ -119,7 +108,7 @@ static int wanted_profiles(const cm_spec_t *spec, profile_t **out, char *errstr,
         profile_t *ps = calloc(cap, sizeof(*ps));
         char field[64], svc_ip[16];
         if (!ps) {
-                seterr(errstr, errstr_size, "out of memory");
+                cm_seterr(errstr, errstr_size, "out of memory");
                 return -1;
         }
 #define ADD(nm, c, o, u)                                                                 \
@@ -136,12 +125,13 @@ static int wanted_profiles(const cm_spec_t *spec, profile_t **out, char *errstr,
                         goto fail;                                                       \
         } while (0)
         if (!spec->name || !*spec->name) {
-                seterr(errstr, errstr_size, "name: the cluster has no name");
+                cm_seterr(errstr, errstr_size, "name: the cluster has no name");
                 goto fail;
         }
         if (!spec->cluster_domain || !is_dns_name(spec->cluster_domain)) {
-                seterr(errstr, errstr_size, "clusterDomain: \"%s\" is not a domain name",
-                       spec->cluster_domain ? spec->cluster_domain : "");
+                cm_seterr(errstr, errstr_size,
+                          "clusterDomain: \"%s\" is not a domain name",
+                          spec->cluster_domain ? spec->cluster_domain : "");
                 goto fail;
         }
         if (cm_pki_first_service_ip(spec->service_cidr ? spec->service_cidr : "", svc_ip,
@@ -151,9 +141,10 @@ static int wanted_profiles(const cm_spec_t *spec, profile_t **out, char *errstr,
                 const cm_node_t *nd = &spec->nodes[i];
                 if (!nd->name || !is_dns_name(nd->name) || !nd->address ||
                     !*nd->address) {
-                        seterr(errstr, errstr_size,
-                               "nodes[%zu]: name \"%s\" or address \"%s\" unusable", i,
-                               nd->name ? nd->name : "", nd->address ? nd->address : "");
+                        cm_seterr(errstr, errstr_size,
+                                  "nodes[%zu]: name \"%s\" or address \"%s\" unusable", i,
+                                  nd->name ? nd->name : "",
+                                  nd->address ? nd->address : "");
                         goto fail;
                 }
         }
@@ -168,7 +159,7 @@ static int wanted_profiles(const cm_spec_t *spec, profile_t **out, char *errstr,
                 cps++;
         }
         if (cps == 0) {
-                seterr(errstr, errstr_size, "nodes: no controlplane node");
+                cm_seterr(errstr, errstr_size, "nodes: no controlplane node");
                 goto fail;
         }
         SAN(svc_ip, "serviceCidr");
@@ -526,7 +517,7 @@ int cm_pki_bundle_build(const cm_spec_t *spec, const cm_pki_bundle_t *old,
                 return -1;
         if (!(b = calloc(1, sizeof(*b))) ||
             !(b->entries = calloc((size_t)n, sizeof(*b->entries)))) {
-                seterr(errstr, errstr_size, "out of memory");
+                cm_seterr(errstr, errstr_size, "out of memory");
                 goto out;
         }
         const cm_pki_entry_t *old_ca = old ? cm_pki_bundle_find(old, CM_PKI_CA) : NULL;
@@ -535,33 +526,35 @@ int cm_pki_bundle_build(const cm_spec_t *spec, const cm_pki_bundle_t *old,
                 ca = cm_pki_cert_from_pem(old_ca->cert_pem);
                 ca_key = cm_pki_key_from_pem(old_ca->key_pem);
                 if (!ca || !ca_key || !X509_check_private_key(ca, ca_key)) {
-                        seterr(errstr, errstr_size,
-                               "certificate %s: unreadable, or its key does not match; "
-                               "CA rotation is not automatic",
-                               CM_PKI_CA);
+                        cm_seterr(
+                            errstr, errstr_size,
+                            "certificate %s: unreadable, or its key does not match; "
+                            "CA rotation is not automatic",
+                            CM_PKI_CA);
                         goto out;
                 }
                 if (X509_cmp_time(X509_get0_notAfter(ca), &now) <= 0) {
-                        seterr(errstr, errstr_size,
-                               "certificate %s: expired; CA rotation is not automatic",
-                               CM_PKI_CA);
+                        cm_seterr(errstr, errstr_size,
+                                  "certificate %s: expired; CA rotation is not automatic",
+                                  CM_PKI_CA);
                         goto out;
                 }
                 if (copy_entry(&b->entries[0], old_ca) != 0) {
-                        seterr(errstr, errstr_size, "out of memory");
+                        cm_seterr(errstr, errstr_size, "out of memory");
                         goto out;
                 }
         } else {
                 if (issue(&ps[0], NULL, NULL, &o, now, &b->entries[0]) != 0 ||
                     change_add(changes, CM_PKI_CA, CM_PKI_CHANGE_NEW, "new cluster CA") !=
                         0) {
-                        seterr(errstr, errstr_size, "issuing %s failed", CM_PKI_CA);
+                        cm_seterr(errstr, errstr_size, "issuing %s failed", CM_PKI_CA);
                         goto out;
                 }
                 ca = cm_pki_cert_from_pem(b->entries[0].cert_pem);
                 ca_key = cm_pki_key_from_pem(b->entries[0].key_pem);
                 if (!ca || !ca_key) {
-                        seterr(errstr, errstr_size, "reading back %s failed", CM_PKI_CA);
+                        cm_seterr(errstr, errstr_size, "reading back %s failed",
+                                  CM_PKI_CA);
                         goto out;
                 }
         }
@@ -575,14 +568,14 @@ int cm_pki_bundle_build(const cm_spec_t *spec, const cm_pki_bundle_t *old,
                 cm_pki_entry_t *e = &b->entries[b->count];
                 if (prev && !why) {
                         if (copy_entry(e, prev) != 0) {
-                                seterr(errstr, errstr_size, "out of memory");
+                                cm_seterr(errstr, errstr_size, "out of memory");
                                 goto out;
                         }
                 } else if (issue(&ps[i], ca, ca_key, &o, now, e) != 0 ||
                            change_add(changes, ps[i].name,
                                       prev ? CM_PKI_CHANGE_REISSUED : CM_PKI_CHANGE_NEW,
                                       prev ? why : "not issued before") != 0) {
-                        seterr(errstr, errstr_size, "issuing %s failed", ps[i].name);
+                        cm_seterr(errstr, errstr_size, "issuing %s failed", ps[i].name);
                         b->count++; /* so that its parts are freed */
                         goto out;
                 }
@@ -595,7 +588,7 @@ int cm_pki_bundle_build(const cm_spec_t *spec, const cm_pki_bundle_t *old,
                 if (!wanted &&
                     change_add(changes, old->entries[i].name, CM_PKI_CHANGE_REMOVED,
                                "no longer needed") != 0) {
-                        seterr(errstr, errstr_size, "out of memory");
+                        cm_seterr(errstr, errstr_size, "out of memory");
                         goto out;
                 }
         }

@@ -7,7 +7,6 @@
  * memory BIOs clear their buffers when freed.
  */
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,21 +17,9 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "cm/err.h"
 #include "cm/pki.h"
 #include "cm_pki_int.h"
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-{
-        if (!errstr || size == 0)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errstr, size, fmt, ap);
-        va_end(ap);
-}
 
 void cm_pki_secret_free(char *secret)
 {
@@ -311,8 +298,8 @@ static int parse_keys(kparser_t *p, cm_pki_entry_t *entries, size_t count, char 
                         if (strcmp(entries[i].name, name) == 0)
                                 e = &entries[i];
                 if (!e || e->key_pem) {
-                        seterr(errstr, errstr_size, "keys: entry \"%s\": %s", name,
-                               e ? "key given twice" : "key without a certificate");
+                        cm_seterr(errstr, errstr_size, "keys: entry \"%s\": %s", name,
+                                  e ? "key given twice" : "key without a certificate");
                         free(name);
                         cm_pki_secret_free(key);
                         return -1;
@@ -328,7 +315,8 @@ static int parse_keys(kparser_t *p, cm_pki_entry_t *entries, size_t count, char 
                 goto syntax;
         return 0;
 syntax:
-        seterr(errstr, errstr_size, "keys: malformed JSON object at offset %zu", p->pos);
+        cm_seterr(errstr, errstr_size, "keys: malformed JSON object at offset %zu",
+                  p->pos);
         return -1;
 }
 
@@ -344,22 +332,22 @@ int cm_pki_bundle_from_json(const char *public_json, const char *keys_json,
         json_t *v;
         *out = NULL;
         if (!b) {
-                seterr(errstr, errstr_size, "out of memory");
+                cm_seterr(errstr, errstr_size, "out of memory");
                 goto fail;
         }
         if (!json_is_object(pub)) {
-                seterr(errstr, errstr_size, "certificates: not a JSON object%s%s",
-                       pub ? "" : ": ", pub ? "" : jerr.text);
+                cm_seterr(errstr, errstr_size, "certificates: not a JSON object%s%s",
+                          pub ? "" : ": ", pub ? "" : jerr.text);
                 goto fail;
         }
         if (!(b->entries = calloc(json_object_size(pub) + 1, sizeof(*b->entries)))) {
-                seterr(errstr, errstr_size, "out of memory");
+                cm_seterr(errstr, errstr_size, "out of memory");
                 goto fail;
         }
         json_object_foreach(pub, k, v)
         {
                 if (!json_is_string(v) || strstr(json_string_value(v), "PRIVATE KEY")) {
-                        seterr(
+                        cm_seterr(
                             errstr, errstr_size,
                             "certificates: entry \"%s\" is not a certificate PEM string",
                             k);
@@ -368,7 +356,7 @@ int cm_pki_bundle_from_json(const char *public_json, const char *keys_json,
                 cm_pki_entry_t *e = &b->entries[b->count++];
                 if (!(e->name = strdup(k)) ||
                     !(e->cert_pem = strdup(json_string_value(v)))) {
-                        seterr(errstr, errstr_size, "out of memory");
+                        cm_seterr(errstr, errstr_size, "out of memory");
                         goto fail;
                 }
         }
@@ -377,9 +365,9 @@ int cm_pki_bundle_from_json(const char *public_json, const char *keys_json,
                 goto fail;
         for (size_t i = 0; i < b->count; i++)
                 if (!b->entries[i].key_pem) {
-                        seterr(errstr, errstr_size,
-                               "keys: entry \"%s\": certificate without a key",
-                               b->entries[i].name);
+                        cm_seterr(errstr, errstr_size,
+                                  "keys: entry \"%s\": certificate without a key",
+                                  b->entries[i].name);
                         goto fail;
                 }
         json_decref(pub);
@@ -405,26 +393,27 @@ int cm_pki_first_service_ip(const char *cidr, char *out, size_t out_size, char *
         size_t alen = slash ? (size_t)(slash - cidr) : 0;
         if (!slash || alen >= sizeof(addr) || end == slash + 1 || *end || bits < 0 ||
             bits > 32) {
-                seterr(errstr, errstr_size, "serviceCidr: \"%s\" is not an IPv4 CIDR",
-                       cidr);
+                cm_seterr(errstr, errstr_size, "serviceCidr: \"%s\" is not an IPv4 CIDR",
+                          cidr);
                 return -1;
         }
         memcpy(addr, cidr, alen);
         addr[alen] = '\0';
         if (inet_pton(AF_INET, addr, &in) != 1) {
-                seterr(errstr, errstr_size, "serviceCidr: \"%s\" is not an IPv4 CIDR",
-                       cidr);
+                cm_seterr(errstr, errstr_size, "serviceCidr: \"%s\" is not an IPv4 CIDR",
+                          cidr);
                 return -1;
         }
         if (bits > 30) {
-                seterr(errstr, errstr_size,
-                       "serviceCidr: \"%s\" has no room for services (/%ld)", cidr, bits);
+                cm_seterr(errstr, errstr_size,
+                          "serviceCidr: \"%s\" has no room for services (/%ld)", cidr,
+                          bits);
                 return -1;
         }
         uint32_t mask = bits == 0 ? 0 : 0xffffffffu << (32 - bits);
         in.s_addr = htonl((ntohl(in.s_addr) & mask) + 1);
         if (!inet_ntop(AF_INET, &in, out, (socklen_t)out_size)) {
-                seterr(errstr, errstr_size, "serviceCidr: output buffer too small");
+                cm_seterr(errstr, errstr_size, "serviceCidr: output buffer too small");
                 return -1;
         }
         return 0;
@@ -452,12 +441,13 @@ char *cm_pki_admin_kubeconfig(const cm_spec_t *spec, const cm_pki_bundle_t *bund
                 if (cm_pki_node_has_role(&spec->nodes[i], "controlplane"))
                         cp = &spec->nodes[i];
         if (!cp || !cp->address) {
-                seterr(errstr, errstr_size, "nodes: no controlplane node for the server");
+                cm_seterr(errstr, errstr_size,
+                          "nodes: no controlplane node for the server");
                 return NULL;
         }
         if (!ca || !admin) {
-                seterr(errstr, errstr_size, "certificates: no \"%s\" entry",
-                       ca ? "kube-admin" : CM_PKI_CA);
+                cm_seterr(errstr, errstr_size, "certificates: no \"%s\" entry",
+                          ca ? "kube-admin" : CM_PKI_CA);
                 return NULL;
         }
         char *ca64 = b64(ca->cert_pem), *crt64 = b64(admin->cert_pem);
@@ -490,7 +480,7 @@ char *cm_pki_admin_kubeconfig(const cm_spec_t *spec, const cm_pki_bundle_t *bund
                                  nm, nm, nm, nm, nm, crt64, key64);
         }
         if (!out)
-                seterr(errstr, errstr_size, "out of memory");
+                cm_seterr(errstr, errstr_size, "out of memory");
         free(ca64);
         free(crt64);
         cm_pki_secret_free(key64);

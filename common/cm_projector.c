@@ -1,7 +1,7 @@
 /* cm_projector.c - what one cluster event writes into the read model (cm/projector.h). */
+#include "cm/err.h"
 #include "cm/projector.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,20 +13,6 @@
 /* Milliseconds of 0001-01-01T00:00:00Z and of 10000-01-01T00:00:00Z. */
 #define CM_TIME_MIN_MS (-62135596800000LL)
 #define CM_TIME_MAX_MS (253402300800000LL)
-
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!errstr || !errstr_size)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(errstr, errstr_size, fmt, ap);
-        va_end(ap);
-}
 
 int cm_time_format_ms(int64_t ms, char *buf, size_t size)
 {
@@ -113,17 +99,17 @@ static int rejection_from_event(cm_projection_t *p, const cm_cluster_event_t *ev
         else if (ev->type && strcmp(ev->type, CM_EVENT_TYPE_INVALID) == 0)
                 p->code = CM_PROJECTION_CODE_INVALID;
         else {
-                set_err(errstr, errstr_size,
-                        "type: \"%s\" with seq 0 (only %s and %s have no place in the "
-                        "cluster's sequence)",
-                        ev->type ? ev->type : "", CM_FSM_REJECTED_EVENT,
-                        CM_EVENT_TYPE_INVALID);
+                cm_seterr(errstr, errstr_size,
+                          "type: \"%s\" with seq 0 (only %s and %s have no place in the "
+                          "cluster's sequence)",
+                          ev->type ? ev->type : "", CM_FSM_REJECTED_EVENT,
+                          CM_EVENT_TYPE_INVALID);
                 return -1;
         }
         if (!ev->command_id || !*ev->command_id) {
-                set_err(errstr, errstr_size,
-                        "commandId: missing in a %s event of cluster \"%s\"", ev->type,
-                        ev->cluster);
+                cm_seterr(errstr, errstr_size,
+                          "commandId: missing in a %s event of cluster \"%s\"", ev->type,
+                          ev->cluster);
                 return -1;
         }
         p->message = ev->error;
@@ -138,11 +124,11 @@ static int cluster_from_event(cm_projection_t *p, const cm_cluster_event_t *ev,
 
         p->kind = CM_PROJECTION_CLUSTER;
         if (to == CM_STATE_NONE) {
-                set_err(errstr, errstr_size,
-                        "toState: \"%s\" is not a cluster state (event %lld of cluster "
-                        "\"%s\")",
-                        ev->to_state ? ev->to_state : "", (long long)ev->seq,
-                        ev->cluster);
+                cm_seterr(errstr, errstr_size,
+                          "toState: \"%s\" is not a cluster state (event %lld of cluster "
+                          "\"%s\")",
+                          ev->to_state ? ev->to_state : "", (long long)ev->seq,
+                          ev->cluster);
                 return -1;
         }
         p->state = cm_state_name(to);
@@ -156,10 +142,10 @@ static int cluster_from_event(cm_projection_t *p, const cm_cluster_event_t *ev,
                 p->spec_json = j ? json_dumps(j, JSON_COMPACT) : NULL;
                 json_decref(j);
                 if (!p->spec_json) {
-                        set_err(errstr, errstr_size,
-                                "spec: cannot be written as JSON (a string that is not "
-                                "UTF-8?) in event %lld of cluster \"%s\"",
-                                (long long)ev->seq, ev->cluster);
+                        cm_seterr(errstr, errstr_size,
+                                  "spec: cannot be written as JSON (a string that is not "
+                                  "UTF-8?) in event %lld of cluster \"%s\"",
+                                  (long long)ev->seq, ev->cluster);
                         return -1;
                 }
                 snprintf(p->node_count_text, sizeof(p->node_count_text), "%zu",
@@ -176,19 +162,19 @@ int cm_projection_from_event(cm_projection_t *p, const cm_cluster_event_t *ev,
 
         memset(p, 0, sizeof(*p));
         if (!ev->cluster || !*ev->cluster) {
-                set_err(errstr, errstr_size, "cluster: empty (event %lld)",
-                        (long long)ev->seq);
+                cm_seterr(errstr, errstr_size, "cluster: empty (event %lld)",
+                          (long long)ev->seq);
                 return -1;
         }
         if (ev->seq < 0) {
-                set_err(errstr, errstr_size, "seq: %lld is negative (cluster \"%s\")",
-                        (long long)ev->seq, ev->cluster);
+                cm_seterr(errstr, errstr_size, "seq: %lld is negative (cluster \"%s\")",
+                          (long long)ev->seq, ev->cluster);
                 return -1;
         }
         if (cm_time_format_ms(ev->at, p->at_text, sizeof(p->at_text))) {
-                set_err(errstr, errstr_size,
-                        "at: %lld ms is outside the years 1..9999 (cluster \"%s\")",
-                        (long long)ev->at, ev->cluster);
+                cm_seterr(errstr, errstr_size,
+                          "at: %lld ms is outside the years 1..9999 (cluster \"%s\")",
+                          (long long)ev->at, ev->cluster);
                 return -1;
         }
         p->cluster = ev->cluster;
@@ -206,10 +192,11 @@ int cm_projection_from_event(cm_projection_t *p, const cm_cluster_event_t *ev,
                 p->payload_json = j ? json_dumps(j, JSON_COMPACT) : NULL;
                 json_decref(j);
                 if (!p->payload_json) {
-                        set_err(errstr, errstr_size,
-                                "event %lld of cluster \"%s\": cannot be written as JSON "
-                                "(a string that is not UTF-8?)",
-                                (long long)ev->seq, ev->cluster);
+                        cm_seterr(
+                            errstr, errstr_size,
+                            "event %lld of cluster \"%s\": cannot be written as JSON "
+                            "(a string that is not UTF-8?)",
+                            (long long)ev->seq, ev->cluster);
                         cm_projection_destroy(p);
                         return -1;
                 }

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "cm/err.h"
 #include "cm/seal.h"
 
 _Static_assert(CM_SEAL_KEY_BYTES == crypto_box_PUBLICKEYBYTES, "public key size");
@@ -46,23 +46,10 @@ int cm_seal_init(void)
         return init_result;
 }
 
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-{
-        if (!errstr || size == 0)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errstr, size, fmt, ap);
-        va_end(ap);
-}
-
 #define INIT_OR_FAIL(errstr, size)                                                       \
         do {                                                                             \
                 if (cm_seal_init() != 0) {                                               \
-                        seterr(errstr, size, "libsodium failed to initialize");          \
+                        cm_seterr(errstr, size, "libsodium failed to initialize");       \
                         return CM_SEAL_ERR_INIT;                                         \
                 }                                                                        \
         } while (0)
@@ -120,37 +107,38 @@ static cm_seal_err_t read_key_file(const keyfile_kind_t *kind, const char *path,
 {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
-                seterr(errstr, errstr_size, "cannot open %s \"%s\": %s", kind->what, path,
-                       strerror(errno));
+                cm_seterr(errstr, errstr_size, "cannot open %s \"%s\": %s", kind->what,
+                          path, strerror(errno));
                 return CM_SEAL_ERR_IO;
         }
         struct stat st;
         if (fstat(fd, &st) != 0) {
-                seterr(errstr, errstr_size, "cannot stat %s \"%s\": %s", kind->what, path,
-                       strerror(errno));
+                cm_seterr(errstr, errstr_size, "cannot stat %s \"%s\": %s", kind->what,
+                          path, strerror(errno));
                 close(fd);
                 return CM_SEAL_ERR_IO;
         }
         if (!S_ISREG(st.st_mode)) {
-                seterr(errstr, errstr_size, "%s \"%s\" is not a regular file", kind->what,
-                       path);
+                cm_seterr(errstr, errstr_size, "%s \"%s\" is not a regular file",
+                          kind->what, path);
                 close(fd);
                 return CM_SEAL_ERR_IO;
         }
         if (kind->secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
-                seterr(errstr, errstr_size,
-                       "%s \"%s\" has mode %04o: it must not be accessible by group or "
-                       "others (chmod 600 \"%s\")",
-                       kind->what, path, (unsigned)(st.st_mode & 07777), path);
+                cm_seterr(
+                    errstr, errstr_size,
+                    "%s \"%s\" has mode %04o: it must not be accessible by group or "
+                    "others (chmod 600 \"%s\")",
+                    kind->what, path, (unsigned)(st.st_mode & 07777), path);
                 close(fd);
                 return CM_SEAL_ERR_MODE;
         }
         size_t n = 0;
         for (;;) {
                 if (n == size - 1) {
-                        seterr(errstr, errstr_size,
-                               "%s \"%s\" is larger than %zu bytes: not a cm key file",
-                               kind->what, path, size - 1);
+                        cm_seterr(errstr, errstr_size,
+                                  "%s \"%s\" is larger than %zu bytes: not a cm key file",
+                                  kind->what, path, size - 1);
                         close(fd);
                         return CM_SEAL_ERR_FORMAT;
                 }
@@ -158,8 +146,8 @@ static cm_seal_err_t read_key_file(const keyfile_kind_t *kind, const char *path,
                 if (r < 0 && errno == EINTR)
                         continue;
                 if (r < 0) {
-                        seterr(errstr, errstr_size, "cannot read %s \"%s\": %s",
-                               kind->what, path, strerror(errno));
+                        cm_seterr(errstr, errstr_size, "cannot read %s \"%s\": %s",
+                                  kind->what, path, strerror(errno));
                         close(fd);
                         return CM_SEAL_ERR_IO;
                 }
@@ -194,14 +182,15 @@ static cm_seal_err_t decode_key(unsigned char *key, const char *b64, size_t len,
             sodium_base642bin(scratch, scratch_size, b64, len, NULL, &bin_len, &end,
                               sodium_base64_VARIANT_ORIGINAL) != 0 ||
             end != b64 + len) {
-                seterr(errstr, errstr_size, "%s%s%s%s: the key is not valid base64", what,
-                       path ? " \"" : "", path ? path : "", path ? "\"" : "");
+                cm_seterr(errstr, errstr_size, "%s%s%s%s: the key is not valid base64",
+                          what, path ? " \"" : "", path ? path : "", path ? "\"" : "");
                 return CM_SEAL_ERR_FORMAT;
         }
         if (bin_len != CM_SEAL_KEY_BYTES) {
-                seterr(errstr, errstr_size, "%s%s%s%s: the key is %zu bytes, expected %d",
-                       what, path ? " \"" : "", path ? path : "", path ? "\"" : "",
-                       bin_len, CM_SEAL_KEY_BYTES);
+                cm_seterr(errstr, errstr_size,
+                          "%s%s%s%s: the key is %zu bytes, expected %d", what,
+                          path ? " \"" : "", path ? path : "", path ? "\"" : "", bin_len,
+                          CM_SEAL_KEY_BYTES);
                 return CM_SEAL_ERR_FORMAT;
         }
         memcpy(key, scratch, CM_SEAL_KEY_BYTES);
@@ -218,10 +207,10 @@ static cm_seal_err_t parse_key_file(const keyfile_kind_t *kind, const char *path
         size_t hlen = strlen(kind->header);
         if (len < hlen || memcmp(text, kind->header, hlen) != 0 ||
             (len > hlen && text[hlen] != '\n' && text[hlen] != '\r')) {
-                seterr(errstr, errstr_size,
-                       "%s \"%s\" does not start with the line \"%s\": not a cm %s "
-                       "(cm-keygen writes one)",
-                       kind->what, path, kind->header, kind->what);
+                cm_seterr(errstr, errstr_size,
+                          "%s \"%s\" does not start with the line \"%s\": not a cm %s "
+                          "(cm-keygen writes one)",
+                          kind->what, path, kind->header, kind->what);
                 return CM_SEAL_ERR_FORMAT;
         }
         char *p = text + hlen;
@@ -234,15 +223,15 @@ static cm_seal_err_t parse_key_file(const keyfile_kind_t *kind, const char *path
         while (p < text + len && is_space(*p))
                 p++;
         if (p != text + len) {
-                seterr(
+                cm_seterr(
                     errstr, errstr_size,
                     "%s \"%s\": unexpected text after the key (a key file has 2 lines)",
                     kind->what, path);
                 return CM_SEAL_ERR_FORMAT;
         }
         if (b64 == b64_end) {
-                seterr(errstr, errstr_size, "%s \"%s\": the key line is missing",
-                       kind->what, path);
+                cm_seterr(errstr, errstr_size, "%s \"%s\": the key line is missing",
+                          kind->what, path);
                 return CM_SEAL_ERR_FORMAT;
         }
         unsigned char scratch[KEY_FILE_MAX];
@@ -271,7 +260,7 @@ cm_seal_err_t cm_seal_pubkey_load(cm_seal_pubkey_t *pk, const char *public_key_f
 {
         INIT_OR_FAIL(errstr, errstr_size);
         if (!pk || !public_key_file) {
-                seterr(errstr, errstr_size, "no public key file given");
+                cm_seterr(errstr, errstr_size, "no public key file given");
                 return CM_SEAL_ERR_ARG;
         }
         return load_key(&PUBLIC_KIND, public_key_file, pk->bytes, errstr, errstr_size);
@@ -311,14 +300,14 @@ cm_seal_err_t cm_seal_keypair_load(cm_seal_keypair_t **kpp, const char *public_k
         INIT_OR_FAIL(errstr, errstr_size);
         if (!kpp || !public_key_file || !secret_key_file || !*public_key_file ||
             !*secret_key_file) {
-                seterr(errstr, errstr_size,
-                       "both a public key file and a secret key file must be given");
+                cm_seterr(errstr, errstr_size,
+                          "both a public key file and a secret key file must be given");
                 return CM_SEAL_ERR_ARG;
         }
         *kpp = NULL;
         cm_seal_keypair_t *kp = keypair_new();
         if (!kp) {
-                seterr(errstr, errstr_size, "out of memory for the key pair");
+                cm_seterr(errstr, errstr_size, "out of memory for the key pair");
                 return CM_SEAL_ERR_NOMEM;
         }
         cm_seal_err_t err =
@@ -330,7 +319,7 @@ cm_seal_err_t cm_seal_keypair_load(cm_seal_keypair_t **kpp, const char *public_k
                 unsigned char derived[CM_SEAL_KEY_BYTES];
                 if (crypto_scalarmult_base(derived, kp->sk) != 0 ||
                     sodium_memcmp(derived, kp->pk.bytes, CM_SEAL_KEY_BYTES) != 0) {
-                        seterr(
+                        cm_seterr(
                             errstr, errstr_size,
                             "secret key file \"%s\" does not belong to public key file "
                             "\"%s\"",
@@ -398,7 +387,7 @@ static cm_seal_err_t write_new_file(const char *what, const char *path, const ch
         if (force) {
                 if (asprintf(tmp, "%s.tmp.XXXXXX", path) < 0) {
                         *tmp = NULL;
-                        seterr(errstr, errstr_size, "out of memory");
+                        cm_seterr(errstr, errstr_size, "out of memory");
                         return CM_SEAL_ERR_NOMEM;
                 }
                 fd = mkostemp(*tmp, O_CLOEXEC); /* created 0600 */
@@ -407,8 +396,8 @@ static cm_seal_err_t write_new_file(const char *what, const char *path, const ch
         }
         if (fd < 0) {
                 int e = errno;
-                seterr(errstr, errstr_size, "cannot create %s \"%s\": %s", what,
-                       force ? *tmp : path, strerror(e));
+                cm_seterr(errstr, errstr_size, "cannot create %s \"%s\": %s", what,
+                          force ? *tmp : path, strerror(e));
                 free(*tmp);
                 *tmp = NULL;
                 return e == EEXIST ? CM_SEAL_ERR_EXISTS : CM_SEAL_ERR_IO;
@@ -416,8 +405,8 @@ static cm_seal_err_t write_new_file(const char *what, const char *path, const ch
         const char *created = force ? *tmp : path;
         /* fchmod: the umask must not loosen nor tighten the mode operators rely on */
         if (fchmod(fd, mode) != 0 || write_all(fd, text, len) != 0 || fsync(fd) != 0) {
-                seterr(errstr, errstr_size, "cannot write %s \"%s\": %s", what, created,
-                       strerror(errno));
+                cm_seterr(errstr, errstr_size, "cannot write %s \"%s\": %s", what,
+                          created, strerror(errno));
                 close(fd);
                 unlink(created);
                 free(*tmp);
@@ -425,8 +414,8 @@ static cm_seal_err_t write_new_file(const char *what, const char *path, const ch
                 return CM_SEAL_ERR_IO;
         }
         if (close(fd) != 0) {
-                seterr(errstr, errstr_size, "cannot write %s \"%s\": %s", what, created,
-                       strerror(errno));
+                cm_seterr(errstr, errstr_size, "cannot write %s \"%s\": %s", what,
+                          created, strerror(errno));
                 unlink(created);
                 free(*tmp);
                 *tmp = NULL;
@@ -440,13 +429,14 @@ static cm_seal_err_t refuse_existing(const char *what, const char *path, char *e
 {
         struct stat st;
         if (lstat(path, &st) == 0) {
-                seterr(errstr, errstr_size,
-                       "%s \"%s\" already exists: refusing to overwrite it", what, path);
+                cm_seterr(errstr, errstr_size,
+                          "%s \"%s\" already exists: refusing to overwrite it", what,
+                          path);
                 return CM_SEAL_ERR_EXISTS;
         }
         if (errno != ENOENT) {
-                seterr(errstr, errstr_size, "cannot check %s \"%s\": %s", what, path,
-                       strerror(errno));
+                cm_seterr(errstr, errstr_size, "cannot check %s \"%s\": %s", what, path,
+                          strerror(errno));
                 return CM_SEAL_ERR_IO;
         }
         return CM_SEAL_OK;
@@ -472,7 +462,7 @@ static cm_seal_err_t write_pair(const cm_seal_keypair_t *kp, const char *public_
         char *stmp = NULL, *ptmp = NULL;
         cm_seal_err_t err = CM_SEAL_OK;
         if (!stext || !ptext) {
-                seterr(errstr, errstr_size, "out of memory");
+                cm_seterr(errstr, errstr_size, "out of memory");
                 err = CM_SEAL_ERR_NOMEM;
                 goto out;
         }
@@ -489,9 +479,9 @@ static cm_seal_err_t write_pair(const cm_seal_keypair_t *kp, const char *public_
         }
         if (force) {
                 if (rename(stmp, secret_key_file) != 0) {
-                        seterr(errstr, errstr_size,
-                               "cannot replace secret key file \"%s\": %s",
-                               secret_key_file, strerror(errno));
+                        cm_seterr(errstr, errstr_size,
+                                  "cannot replace secret key file \"%s\": %s",
+                                  secret_key_file, strerror(errno));
                         unlink(stmp);
                         unlink(ptmp);
                         err = CM_SEAL_ERR_IO;
@@ -499,7 +489,7 @@ static cm_seal_err_t write_pair(const cm_seal_keypair_t *kp, const char *public_
                 }
                 if (rename(ptmp, public_key_file) != 0) {
                         /* the secret is already replaced: say so, the pair is broken */
-                        seterr(
+                        cm_seterr(
                             errstr, errstr_size,
                             "cannot replace public key file \"%s\": %s (secret key file "
                             "\"%s\" was already replaced: generate again)",
@@ -529,14 +519,14 @@ cm_seal_err_t cm_seal_keypair_generate(const char *public_key_file,
                 *kpp = NULL;
         if (!public_key_file || !secret_key_file || !*public_key_file ||
             !*secret_key_file) {
-                seterr(errstr, errstr_size,
-                       "both a public key file and a secret key file must be given");
+                cm_seterr(errstr, errstr_size,
+                          "both a public key file and a secret key file must be given");
                 return CM_SEAL_ERR_ARG;
         }
         if (same_file(public_key_file, secret_key_file)) {
-                seterr(errstr, errstr_size,
-                       "public and secret key files must differ (both are \"%s\")",
-                       public_key_file);
+                cm_seterr(errstr, errstr_size,
+                          "public and secret key files must differ (both are \"%s\")",
+                          public_key_file);
                 return CM_SEAL_ERR_ARG;
         }
         cm_seal_err_t err;
@@ -549,7 +539,7 @@ cm_seal_err_t cm_seal_keypair_generate(const char *public_key_file,
         }
         cm_seal_keypair_t *kp = keypair_new();
         if (!kp) {
-                seterr(errstr, errstr_size, "out of memory for the key pair");
+                cm_seterr(errstr, errstr_size, "out of memory for the key pair");
                 return CM_SEAL_ERR_NOMEM;
         }
         crypto_box_keypair(kp->pk.bytes, kp->sk);
@@ -581,7 +571,7 @@ cm_seal_err_t cm_seal_pubkey_from_base64(cm_seal_pubkey_t *pk, const char *b64,
 {
         INIT_OR_FAIL(errstr, errstr_size);
         if (!pk || !b64) {
-                seterr(errstr, errstr_size, "no public key given");
+                cm_seterr(errstr, errstr_size, "no public key given");
                 return CM_SEAL_ERR_ARG;
         }
         size_t len = strlen(b64);
@@ -593,11 +583,11 @@ cm_seal_err_t cm_seal_pubkey_from_base64(cm_seal_pubkey_t *pk, const char *b64,
                 len--;
         unsigned char scratch[KEY_FILE_MAX];
         if (len > sizeof(scratch)) {
-                seterr(errstr, errstr_size,
-                       "public key: %zu characters of base64, expected %zu", len,
-                       (size_t)sodium_base64_ENCODED_LEN(CM_SEAL_KEY_BYTES,
-                                                         sodium_base64_VARIANT_ORIGINAL) -
-                           1);
+                cm_seterr(errstr, errstr_size,
+                          "public key: %zu characters of base64, expected %zu", len,
+                          (size_t)sodium_base64_ENCODED_LEN(
+                              CM_SEAL_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL) -
+                              1);
                 return CM_SEAL_ERR_FORMAT;
         }
         return decode_key(pk->bytes, b64, len, scratch, sizeof(scratch), "public key",
@@ -613,27 +603,27 @@ cm_seal_err_t cm_seal_seal(const cm_seal_pubkey_t *pk, const void *plaintext, si
 {
         INIT_OR_FAIL(errstr, errstr_size);
         if (!pk || !sealed || !sealed_len || (!plaintext && len > 0)) {
-                seterr(errstr, errstr_size, "seal: missing argument");
+                cm_seterr(errstr, errstr_size, "seal: missing argument");
                 return CM_SEAL_ERR_ARG;
         }
         *sealed = NULL;
         *sealed_len = 0;
         if (len > SIZE_MAX - CM_SEAL_OVERHEAD ||
             len > crypto_box_MESSAGEBYTES_MAX - CM_SEAL_OVERHEAD) {
-                seterr(errstr, errstr_size, "seal: plaintext of %zu bytes is too large",
-                       len);
+                cm_seterr(errstr, errstr_size,
+                          "seal: plaintext of %zu bytes is too large", len);
                 return CM_SEAL_ERR_ARG;
         }
         unsigned char *out = malloc(len + CM_SEAL_OVERHEAD);
         if (!out) {
-                seterr(errstr, errstr_size, "seal: out of memory for %zu bytes",
-                       len + CM_SEAL_OVERHEAD);
+                cm_seterr(errstr, errstr_size, "seal: out of memory for %zu bytes",
+                          len + CM_SEAL_OVERHEAD);
                 return CM_SEAL_ERR_NOMEM;
         }
         static const unsigned char empty[1];
         if (crypto_box_seal(out, len ? plaintext : empty, len, pk->bytes) != 0) {
                 free(out);
-                seterr(errstr, errstr_size, "seal: the public key is unusable");
+                cm_seterr(errstr, errstr_size, "seal: the public key is unusable");
                 return CM_SEAL_ERR_KEY;
         }
         *sealed = out;
@@ -647,13 +637,13 @@ cm_seal_err_t cm_seal_open(const cm_seal_keypair_t *kp, const unsigned char *sea
 {
         INIT_OR_FAIL(errstr, errstr_size);
         if (!kp || !plaintext || !plaintext_len || (!sealed && sealed_len > 0)) {
-                seterr(errstr, errstr_size, "open: missing argument");
+                cm_seterr(errstr, errstr_size, "open: missing argument");
                 return CM_SEAL_ERR_ARG;
         }
         *plaintext = NULL;
         *plaintext_len = 0;
         if (sealed_len < CM_SEAL_OVERHEAD) {
-                seterr(
+                cm_seterr(
                     errstr, errstr_size,
                     "sealed data is %zu bytes, shorter than the %d every sealed box has",
                     sealed_len, CM_SEAL_OVERHEAD);
@@ -662,14 +652,16 @@ cm_seal_err_t cm_seal_open(const cm_seal_keypair_t *kp, const unsigned char *sea
         size_t len = sealed_len - CM_SEAL_OVERHEAD;
         unsigned char *out = malloc(len + 1);
         if (!out) {
-                seterr(errstr, errstr_size, "open: out of memory for %zu bytes", len + 1);
+                cm_seterr(errstr, errstr_size, "open: out of memory for %zu bytes",
+                          len + 1);
                 return CM_SEAL_ERR_NOMEM;
         }
         if (crypto_box_seal_open(out, sealed, sealed_len, kp->pk.bytes, kp->sk) != 0) {
                 cm_seal_plaintext_free(out, len);
-                seterr(errstr, errstr_size,
-                       "sealed data does not open: tampered with, or sealed for another "
-                       "key");
+                cm_seterr(
+                    errstr, errstr_size,
+                    "sealed data does not open: tampered with, or sealed for another "
+                    "key");
                 return CM_SEAL_ERR_OPEN;
         }
         out[len] = '\0';

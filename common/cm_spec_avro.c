@@ -6,27 +6,13 @@
  * purpose: a decoder must be able to release what it built without depending on the JSON
  * module.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cm/err.h"
 #include "cm/avro.h"
 #include "cm/spec_avro.h"
-
-static void seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errstr, size_t errstr_size, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (!errstr || !errstr_size)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(errstr, errstr_size, fmt, ap);
-        va_end(ap);
-}
 
 int cm_node_to_avro(const cm_node_t *node, avro_value_t *rec, char *errstr,
                     size_t errstr_size)
@@ -67,17 +53,17 @@ int cm_nodes_to_avro(const cm_node_t *nodes, size_t count, avro_value_t *arr,
         int rc;
 
         if (avro_value_get_type(arr) != AVRO_ARRAY || avro_value_reset(arr)) {
-                seterr(errstr, errstr_size, ": not an array of cm.Node in the schema");
+                cm_seterr(errstr, errstr_size, ": not an array of cm.Node in the schema");
                 return CM_AVRO_ERR_INTERNAL;
         }
         if (count && !nodes) {
-                seterr(errstr, errstr_size, ": NULL node array with %zu nodes", count);
+                cm_seterr(errstr, errstr_size, ": NULL node array with %zu nodes", count);
                 return CM_AVRO_ERR_INVALID;
         }
         for (size_t i = 0; i < count; i++) {
                 snprintf(prefix, sizeof(prefix), "[%zu].", i);
                 if (avro_value_append(arr, &elem, NULL)) {
-                        seterr(errstr, errstr_size, "cannot append");
+                        cm_seterr(errstr, errstr_size, "cannot append");
                         rc = CM_AVRO_ERR_NOMEM;
                 } else {
                         rc = cm_node_to_avro(&nodes[i], &elem, errstr, errstr_size);
@@ -102,19 +88,19 @@ int cm_nodes_from_avro(cm_node_t **nodes, size_t *count, const avro_value_t *arr
         *nodes = NULL;
         *count = 0;
         if (avro_value_get_type(arr) != AVRO_ARRAY || avro_value_get_size(arr, &n)) {
-                seterr(errstr, errstr_size, ": not an array of cm.Node in the schema");
+                cm_seterr(errstr, errstr_size, ": not an array of cm.Node in the schema");
                 return CM_AVRO_ERR_INTERNAL;
         }
         if (!n)
                 return 0;
         if (!(out = calloc(n, sizeof(*out)))) {
-                seterr(errstr, errstr_size, ": out of memory for %zu nodes", n);
+                cm_seterr(errstr, errstr_size, ": out of memory for %zu nodes", n);
                 return CM_AVRO_ERR_NOMEM;
         }
         for (size_t i = 0; i < n; i++) {
                 snprintf(prefix, sizeof(prefix), "[%zu].", i);
                 if (avro_value_get_by_index(arr, i, &elem, NULL)) {
-                        seterr(errstr, errstr_size, "cannot read");
+                        cm_seterr(errstr, errstr_size, "cannot read");
                         rc = CM_AVRO_ERR_INTERNAL;
                 } else {
                         rc = cm_node_from_avro(&out[i], &elem, errstr, errstr_size);
