@@ -12,6 +12,7 @@
 set -euo pipefail
 src=${CM_SOURCE_DIR:?run through ctest}
 . "$src/scripts/lib/pg.sh"
+. "$src/tests/integration/lib/secret_scan.sh"
 E2E_PY=/usr/bin/python3
 [ -x "$E2E_PY" ] || E2E_PY=python3
 E2E_FIXTURES="$src/tests/fixtures"
@@ -205,16 +206,20 @@ e2e_check_models() {
   else
     pass "no sanitizer report in the service logs"
   fi
-  # no secret in a table or a log: the fixtures' private keys
-  local f
-  for f in "$CM_UP_DIR"/k8s-*/client.key; do
-    [ -e "$f" ] || continue
-    local line
-    line=$(sed -n 2p "$f")
-    b64=$(base64 -w0 <"$f" | cut -c 1-48) # as the kubeconfig embeds it
-    if grep -rqF -e "$line" -e "$b64" "$CM_UP_DIR/run/"; then fail "a client key appears in a log"; fi
-    if pg_dump "$conninfo" | grep -qF -e "$line" -e "$b64"; then fail "a client key appears in the database"; fi
+  # no secret in plaintext on a topic, in a table or a log: the kubeconfigs' client keys
+  # (cm_secret_scan also looks for their base64, as client-key-data holds them) and the
+  # SSH keys sent
+  local secrets=()
+  for f in "$CM_UP_DIR"/k8s-*/client.key "$CM_UP_DIR"/id_*; do
+    [ -f "$f" ] && [[ $f != *.pub ]] && secrets+=("$f")
   done
+  if [ ${#secrets[@]} -gt 0 ]; then
+    if cm_secret_scan "$(cat "$CM_UP_DIR/run/devbroker/bootstrap")" "$conninfo" "$CM_UP_DIR/run" "${secrets[@]}"; then
+      pass "no secret in plaintext on a topic, in the database or in a log (${#secrets[@]} files)"
+    else
+      fail "a secret was found in plaintext (see above)"
+    fi
+  fi
 }
 
 e2e_done() {
