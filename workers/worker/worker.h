@@ -332,6 +332,15 @@ typedef struct worker_job_s {
         int64_t created_ms; /* jobs.created_at, ms since the epoch */
         json_t *payload;    /* jobs.payload (borrowed) */
         json_t *outcome;    /* set by the run function (jobs.outcome), or NULL */
+        /* Set by the run function (malloc'd; the runner frees them): stored with the
+         * outcome through worker_change_t, on success and on failure alike (e.g. SSH
+         * host keys pinned before a later step failed). NULL: keep the stored value. */
+        unsigned char *kubeconfig_sealed;
+        size_t kubeconfig_sealed_len;
+        char *certificates_json;
+        unsigned char *certificate_keys_sealed;
+        size_t certificate_keys_sealed_len;
+        char *host_keys_json;
         worker_slot_t *slot;
 } worker_job_t;
 

@@ -385,7 +385,15 @@ static worker_err_t finish_tx(runner_t *r, const worker_job_t *job, const finish
                 return worker_pg_err(r->pg, cm_pg_rollback(r->pg, errstr, errstr_size));
 
         worker_cause_t cause = {NULL, job->id, &(cm_actor_t){w->id, "system"}};
-        worker_change_t change = {.error = f->error};
+        worker_change_t change = {
+            .error = f->error,
+            .kubeconfig_sealed = job->kubeconfig_sealed,
+            .kubeconfig_sealed_len = job->kubeconfig_sealed_len,
+            .certificates_json = job->certificates_json,
+            .certificate_keys_sealed = job->certificate_keys_sealed,
+            .certificate_keys_sealed_len = job->certificate_keys_sealed_len,
+            .host_keys_json = job->host_keys_json,
+        };
         if (canceling && f->trigger == CM_TRIGGER_JOB_SUCCEEDED)
                 change.error = "canceled: the job had finished when the cancel arrived";
         e = worker_transition_apply(w, r->pg, job->cluster, f->trigger, &cause, &change,
@@ -597,6 +605,10 @@ static int runner_once(runner_t *r)
         free(last_error);
         json_decref(job.payload);
         json_decref(job.outcome);
+        free(job.kubeconfig_sealed);
+        free(job.certificates_json);
+        free(job.certificate_keys_sealed);
+        free(job.host_keys_json);
         return 1;
 }
 
