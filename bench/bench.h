@@ -79,13 +79,18 @@ void bench_create_command(cm_command_t *cmd, const char *name, const cm_seal_pub
 /* A producer for o->bootstrap, once o->topic is there (exits on failure). */
 cm_kafka_producer_t *bench_producer(const bench_opts_t *o);
 /*
- * Produces the o->n messages msgs[i] (key keys[i]) onto o->topic as fast as the producer
- * takes them, then polls count_sql until it reaches before + o->n. Prints the JSON line
+ * Produces msgs[o->n] (key keys[o->n]) and waits until count_sql counts it (the warm-up:
+ * the consumer has joined and been assigned), then, on the clock, the o->n messages
+ * msgs[i] (key keys[i]) onto o->topic as fast as the producer takes them, and polls
+ * count_sql until it counts them all. Prints the JSON line
  * (row what); returns 0 when every row arrived within o->timeout_s.
  */
 int bench_produce_and_wait(const bench_opts_t *o, const char *what, char **keys,
                            unsigned char **msgs, size_t *lens, const char *count_sql,
                            long long before);
+
+/* Frees n keys and messages and the three arrays. */
+void bench_free_messages(char **keys, unsigned char **msgs, size_t *lens, long n);
 
 int bench_commands(const bench_opts_t *o);
 int bench_worker_sql(const bench_opts_t *o);

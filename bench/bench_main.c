@@ -144,6 +144,17 @@ void bench_create_command(cm_command_t *cmd, const char *name, const cm_seal_pub
                 bench_die("cannot seal the SSH key: %s", err);
 }
 
+void bench_free_messages(char **keys, unsigned char **msgs, size_t *lens, long n)
+{
+        for (long i = 0; i < n; i++) {
+                free(keys[i]);
+                free(msgs[i]);
+        }
+        free(keys);
+        free(msgs);
+        free(lens);
+}
+
 static void usage(FILE *fp)
 {
         fputs("usage: cm-bench commands|worker-sql|events|copy|pace [options]\n"

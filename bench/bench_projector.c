@@ -25,10 +25,10 @@ int bench_events(const bench_opts_t *o)
         if (!t)
                 bench_die("the state machine refuses Create: %s", err);
 
-        char **keys = calloc((size_t)o->n, sizeof(char *));
-        unsigned char **msgs = calloc((size_t)o->n, sizeof(unsigned char *));
-        size_t *lens = calloc((size_t)o->n, sizeof(size_t));
-        for (long i = 0; i < o->n; i++) {
+        char **keys = calloc((size_t)o->n + 1, sizeof(char *));
+        unsigned char **msgs = calloc((size_t)o->n + 1, sizeof(unsigned char *));
+        size_t *lens = calloc((size_t)o->n + 1, sizeof(size_t));
+        for (long i = 0; i <= o->n; i++) { /* [n]: the warm-up */
                 cm_spec_t spec;
                 snprintf(name, sizeof(name), "%s-%ld", o->prefix, i);
                 bench_spec(&spec, name);
@@ -54,8 +54,10 @@ int bench_events(const bench_opts_t *o)
         PGconn *db = bench_pg_connect(o->conninfo);
         long long before = bench_pg_count(db, "SELECT count(*) FROM cluster_events");
         PQfinish(db);
-        return bench_produce_and_wait(o, "events", keys, msgs, lens,
-                                      "SELECT count(*) FROM cluster_events", before);
+        int rc = bench_produce_and_wait(o, "events", keys, msgs, lens,
+                                        "SELECT count(*) FROM cluster_events", before);
+        bench_free_messages(keys, msgs, lens, o->n + 1);
+        return rc;
 }
 
 /* ------------------------------------------------------------------ the baseline */

@@ -55,6 +55,21 @@ cm_kafka_producer_t *bench_producer(const bench_opts_t *o)
         return p;
 }
 
+/* Enqueues one message, waiting while the producer's local queue is full. */
+static void produce_one(cm_kafka_producer_t *p, const bench_opts_t *o, const char *key,
+                        const unsigned char *msg, size_t len)
+{
+        char err[512];
+        cm_kafka_err_t e;
+        int tries = 0; /* a full local queue empties as the broker takes them */
+        while ((e = cm_kafka_produce(p, o->topic, key, strlen(key), msg, len, NULL, 0,
+                                     NULL, err, sizeof(err))) == CM_KAFKA_ERR_PRODUCE &&
+               ++tries < 10000)
+                bench_sleep_ms(1);
+        if (e != CM_KAFKA_OK)
+                bench_die("produce: %s", err);
+}
+
 int bench_produce_and_wait(const bench_opts_t *o, const char *what, char **keys,
                            unsigned char **msgs, size_t *lens, const char *count_sql,
                            long long before)
@@ -63,18 +78,18 @@ int bench_produce_and_wait(const bench_opts_t *o, const char *what, char **keys,
         cm_kafka_producer_t *p = bench_producer(o);
         PGconn *db = bench_pg_connect(o->conninfo);
 
+        /* Warm-up: the last message alone, until it is there, so that the consumer's
+         * group join and partition assignment are not on the clock. */
+        produce_one(p, o, keys[o->n], msgs[o->n], lens[o->n]);
+        if (cm_kafka_producer_flush(p, 60000, err, sizeof(err)) != CM_KAFKA_OK)
+                bench_die("flush: %s", err);
+        if (bench_pg_wait_count(db, count_sql, before + 1, o->timeout_s) < before + 1)
+                bench_die("the warm-up message did not arrive within %d s", o->timeout_s);
+        before++;
+
         double t0 = bench_now();
-        for (long i = 0; i < o->n; i++) {
-                cm_kafka_err_t e;
-                int tries = 0; /* a full local queue empties as the broker takes them */
-                while ((e = cm_kafka_produce(p, o->topic, keys[i], strlen(keys[i]),
-                                             msgs[i], lens[i], NULL, 0, NULL, err,
-                                             sizeof(err))) == CM_KAFKA_ERR_PRODUCE &&
-                       ++tries < 10000)
-                        bench_sleep_ms(1);
-                if (e != CM_KAFKA_OK)
-                        bench_die("produce: %s", err);
-        }
+        for (long i = 0; i < o->n; i++)
+                produce_one(p, o, keys[i], msgs[i], lens[i]);
         if (cm_kafka_producer_flush(p, 60000, err, sizeof(err)) != CM_KAFKA_OK)
                 bench_die("flush: %s", err);
         double produced = bench_now() - t0;
@@ -104,10 +119,10 @@ int bench_commands(const bench_opts_t *o)
         if (o->n <= 0 || !o->conninfo)
                 bench_die("--n and --conninfo are required");
 
-        char **keys = calloc((size_t)o->n, sizeof(char *));
-        unsigned char **msgs = calloc((size_t)o->n, sizeof(unsigned char *));
-        size_t *lens = calloc((size_t)o->n, sizeof(size_t));
-        for (long i = 0; i < o->n; i++) {
+        char **keys = calloc((size_t)o->n + 1, sizeof(char *));
+        unsigned char **msgs = calloc((size_t)o->n + 1, sizeof(unsigned char *));
+        size_t *lens = calloc((size_t)o->n + 1, sizeof(size_t));
+        for (long i = 0; i <= o->n; i++) { /* [n]: the warm-up */
                 cm_command_t cmd;
                 snprintf(name, sizeof(name), "%s-%ld", o->prefix, i);
                 bench_create_command(&cmd, name, &pk, key, key_len);
@@ -116,11 +131,14 @@ int bench_commands(const bench_opts_t *o)
                 keys[i] = strdup(name);
                 cm_command_destroy(&cmd);
         }
+        free(key);
         PGconn *db = bench_pg_connect(o->conninfo);
         long long before = bench_pg_count(db, "SELECT count(*) FROM applied_commands");
         PQfinish(db);
-        return bench_produce_and_wait(o, "commands", keys, msgs, lens,
-                                      "SELECT count(*) FROM applied_commands", before);
+        int rc = bench_produce_and_wait(o, "commands", keys, msgs, lens,
+                                        "SELECT count(*) FROM applied_commands", before);
+        bench_free_messages(keys, msgs, lens, o->n + 1);
+        return rc;
 }
 
 /* ------------------------------------------------------------------ the baseline */

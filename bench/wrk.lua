@@ -3,7 +3,7 @@
 --   wrk ... -s bench/wrk.lua URL -- post 202 TOKEN BODYFILE   POST /v1/clusters, unique names
 --   wrk ... -s bench/wrk.lua URL -- get 200                   GET the URL's path
 -- BODYFILE holds a create request whose name is the placeholder @NAME@.
--- Prints "BENCH_OK <answers with the status> <requests> <seconds>" at the end.
+-- Prints "BENCH_OK <answers with the status> <requests> <seconds> <p50 ms> <p99 ms>" at the end.
 local threads = {}
 
 function setup(thread)
@@ -50,5 +50,6 @@ function done(summary, latency, requests)
   for _, t in ipairs(threads) do
     total = total + t:get("ok")
   end
-  io.write(string.format("BENCH_OK %d %d %.6f\n", total, summary.requests, summary.duration / 1e6))
+  io.write(string.format("BENCH_OK %d %d %.6f %.3f %.3f\n", total, summary.requests,
+    summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3))
 end
