@@ -100,6 +100,13 @@ static const cm_config_key_t cm_config_keys[] = {
            "Interval of the keep-alive comment on an idle event stream (GET "
            "/v1/clusters/{name}/events with Accept: text/event-stream), in seconds; also "
            "how soon a stream whose client left is noticed."),
+    CM_INT(api, rate_limit_per_s, 50, 0, 1000000,
+           "Requests per second allowed to one API token (or, without a token, to one "
+           "client address) on /v1 endpoints; 0 turns rate limiting off. Over the limit: "
+           "429 with Retry-After."),
+    CM_INT(api, rate_limit_burst, 100, 1, 1000000,
+           "Requests one token or address may make at once before the per-second rate "
+           "applies (the bucket size)."),
 
     CM_STR(health, listen, "127.0.0.1:0", 1,
            "host:port of /healthz, /readyz and /metrics of the workers (port 0: any free "

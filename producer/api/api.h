@@ -1,17 +1,19 @@
 /*
  * producer/api/api.h - the parts of cm-api (internal to the cm-api binary).
  *
- *   api_main.c     process start, --create-token
- *   api_server.c   HTTP server (libmicrohttpd thread pool), bodies, suspend/resume,
- * errors api_routes.c   the route table (path templates), public endpoints api_auth.c
- * bearer tokens checked against api_tokens (sha256), token creation, the per-thread
- * PostgreSQL connection api_json.c     request bodies as JSON (400 with line and column),
- * field errors api_clusters.c create, update, delete, cancel, import: parse, validate,
- * build a command api_commands.c command ids, sealing is done by callers, produce,
- * Prefer: wait, GET /v1/commands/{id} api_reads.c    reads from the read model,
- * kubeconfig from the write model api_watch.c    live event streams (SSE) fed by one
- * consumer of cm.events and cm.progress api_metrics.c  /metrics counters: requests by
- * route and status, latency histogram, commands produced by kind, open streams
+ *   api_main.c       process start, --create-token
+ *   api_server.c     HTTP server (MHD thread pool), bodies, suspend/resume, errors
+ *   api_routes.c     the route table (path templates), public endpoints
+ *   api_auth.c       bearer tokens checked against api_tokens (sha256), token creation,
+ *                    the per-thread PostgreSQL connection
+ *   api_ratelimit.c  token bucket per token / client address (429)
+ *   api_json.c       request bodies as JSON (400 with line and column), field errors
+ *   api_clusters.c   create, update, delete, cancel, import: parse, validate, command
+ *   api_commands.c   command ids, produce, Prefer: wait, GET /v1/commands/{id}
+ *   api_reads.c      reads from the read model, kubeconfig from the write model
+ *   api_watch.c      live event streams (SSE), one consumer of cm.events and cm.progress
+ *   api_metrics.c    /metrics: requests by route and status, latency histogram, commands
+ *                    produced by kind, open streams
  *
  * Threading: handlers run on the MHD pool threads; each thread has its own PostgreSQL
  * connection (api_db). Prefer: wait and event streams suspend their connection instead
@@ -70,6 +72,13 @@ typedef struct api_request_s {
 } api_request_t;
 
 typedef int (*api_handler_t)(api_request_t *req);
+
+/* ---- rate limiting (api_ratelimit.c) */
+/* Takes one token from the caller's bucket (bearer token, else client address). Returns 1
+ * when the caller is over api.rate_limit_per_s, with the seconds to wait in
+ * *retry_after_s.
+ * Thread-safe. */
+int api_ratelimit_check(const api_request_t *req, int *retry_after_s);
 
 /* ---- server */
 int api_server_start(api_t *api, const char *listen, int threads, char *errstr,

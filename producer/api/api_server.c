@@ -144,17 +144,42 @@ static int api_content_type_json(const char *ct)
         return *ct == '\0' || *ct == ';';
 }
 
+/* 429 with Retry-After (seconds). */
+static int api_respond_rate_limited(api_request_t *req, int retry_after_s)
+{
+        char secs[16];
+        json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", "rate_limited", "message",
+                                 "too many requests: slow down and retry after the "
+                                 "Retry-After seconds");
+        char *text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        struct MHD_Response *r =
+                MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        snprintf(secs, sizeof(secs), "%d", retry_after_s);
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+        int ret = MHD_queue_response(req->conn, MHD_HTTP_TOO_MANY_REQUESTS, r);
+        MHD_destroy_response(r);
+        req->status = MHD_HTTP_TOO_MANY_REQUESTS;
+        return ret;
+}
+
 /* The checks every route shares, in order: body size, token, role, media type. Returns
  * 1 when the request may go to its handler, 0 when an answer was queued (*ret). */
 static int api_admit(api_request_t *req, const api_route_t *route, api_conn_t *c,
                      int *ret)
 {
         char err[512];
+        int retry = 0;
         api_t *api = req->api;
         if (c->too_large) {
                 *ret = api_respond_error(req, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
                                          "request body is larger than %d bytes",
                                          api->svc->conf.api.max_body_bytes);
+                return 0;
+        }
+        if (strncmp(route->path, "/v1/", 4) == 0 && api_ratelimit_check(req, &retry)) {
+                *ret = api_respond_rate_limited(req, retry);
                 return 0;
         }
         if (route->auth != API_AUTH_PUBLIC) {

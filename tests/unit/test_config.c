@@ -470,7 +470,7 @@ START_TEST(test_example_loads_to_defaults)
                 strcat(live, line);
                 strcat(live, "\n");
         }
-        ck_assert_int_eq(keys, 35);
+        ck_assert_int_eq(keys, 37);
         tmp = write_tmp(live);
         ck_assert_msg(cm_config_load(&c, tmp, err, sizeof(err)) == CM_CONFIG_OK, "%s",
                       err);

@@ -4,15 +4,15 @@
  * client connects.
  *
  *   cm-devbroker [--brokers N] [--partitions P] [--topics a,b,c] [--bootstrap-file PATH]
- *                [--log-level LEVEL]
+ *                [--control PATH] [--log-level LEVEL]
+ *   cm-devbroker --ctl PATH COMMAND...      (fault injection client: devbroker_control.h)
  *
  * Once the topics exist it writes the bootstrap servers to PATH (atomically) and prints
  * them on stdout, one line. It runs until SIGTERM or SIGINT, then destroys the cluster,
  * removes the bootstrap file it wrote (the ports are gone) and exits 0.
  *
- * main() is an event loop over a set of file descriptors (today: the signalfd) so that a
- * control socket for fault injection (broker down/up, request errors, RTT) can be added
- * as one more descriptor and handler without restructuring.
+ * main() is an event loop over a set of file descriptors: the signalfd and, with
+ * --control, the fault-injection socket (broker down/up, request errors, RTT, leaders).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +30,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "cm/log.h"
+#include "devbroker_control.h"
 
 #define DEVBROKER_DEFAULT_TOPICS "cm.commands,cm.events,cm.progress,cm.commands.dlq"
 #define DEVBROKER_MAX_TOPICS     64
@@ -41,6 +42,7 @@ typedef struct devbroker_opts_s {
         char *topics[DEVBROKER_MAX_TOPICS];
         int topic_cnt;
         const char *bootstrap_file;
+        const char *control_path;
         cm_log_level_t log_level;
 } devbroker_opts_t;
 
@@ -50,6 +52,7 @@ typedef struct devbroker_s {
         rd_kafka_mock_cluster_t *mcluster;
         char *bootstraps;
         int sigfd;
+        int ctlfd;
         int running;
 } devbroker_t;
 
@@ -67,6 +70,8 @@ static void usage(FILE *fp)
                 "  --partitions P         partitions per topic (default 12)\n"
                 "  --topics a,b,c         topics to create (default %s)\n"
                 "  --bootstrap-file PATH  write the bootstrap servers there once ready\n"
+                "  --control PATH         serve fault injection on this Unix socket\n"
+                "  --ctl PATH COMMAND...  send one fault-injection command and exit\n"
                 "  --log-level LEVEL      debug | info | warn | error (default info)\n"
                 "  -h, --help             this text\n",
                 DEVBROKER_DEFAULT_TOPICS);
@@ -121,6 +126,7 @@ static int parse_args(devbroker_opts_t *o, int argc, char **argv)
             {"topics", required_argument, NULL, 't'},
             {"bootstrap-file", required_argument, NULL, 'f'},
             {"log-level", required_argument, NULL, 'l'},
+            {"control", required_argument, NULL, 'c'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -145,6 +151,9 @@ static int parse_args(devbroker_opts_t *o, int argc, char **argv)
                         break;
                 case 'f':
                         o->bootstrap_file = optarg;
+                        break;
+                case 'c':
+                        o->control_path = optarg;
                         break;
                 case 'l':
                         lvl = cm_log_level_parse(optarg);
@@ -290,6 +299,12 @@ static int on_signal(devbroker_t *db, int fd)
         return 0;
 }
 
+static int on_control(devbroker_t *db, int fd)
+{
+        devbroker_control_serve(fd, db->mcluster, db->opts.brokers);
+        return 0;
+}
+
 static int event_loop(devbroker_t *db, const devbroker_watch_t *watches, int cnt)
 {
         struct pollfd pfds[DEVBROKER_MAX_FDS];
@@ -323,7 +338,10 @@ int main(int argc, char **argv)
 
         memset(&db, 0, sizeof(db));
         db.sigfd = -1;
+        db.ctlfd = -1;
         cm_log_init("devbroker", CM_LOG_INFO);
+        if (argc >= 4 && strcmp(argv[1], "--ctl") == 0)
+                return devbroker_control_client(argv[2], argc - 3, argv + 3);
         rc = parse_args(&db.opts, argc, argv);
         if (rc != 0)
                 return rc > 0 ? 0 : 2;
@@ -347,18 +365,20 @@ int main(int argc, char **argv)
         if (db.opts.bootstrap_file &&
             bootstrap_file_write(db.opts.bootstrap_file, db.bootstraps))
                 goto out;
+        if (db.opts.control_path &&
+            (db.ctlfd = devbroker_control_listen(db.opts.control_path)) < 0)
+                goto out;
         printf("%s\n", db.bootstraps);
         fflush(stdout);
         cm_log_info("devbroker ready", "bootstrap_servers", db.bootstraps,
                     "bootstrap_file", db.opts.bootstrap_file);
 
         {
-                /* A future control socket is one more entry here. */
-                const devbroker_watch_t watches[] = {{db.sigfd, on_signal}};
+                const devbroker_watch_t watches[] = {{db.sigfd, on_signal},
+                                                     {db.ctlfd, on_control}};
 
                 db.running = 1;
-                if (event_loop(&db, watches,
-                               (int)(sizeof(watches) / sizeof(watches[0]))) == 0)
+                if (event_loop(&db, watches, db.ctlfd >= 0 ? 2 : 1) == 0)
                         status = 0;
         }
 
@@ -368,6 +388,10 @@ out:
                 bootstrap_file_remove(db.opts.bootstrap_file, db.bootstraps);
         if (db.sigfd >= 0)
                 close(db.sigfd);
+        if (db.ctlfd >= 0) {
+                close(db.ctlfd);
+                unlink(db.opts.control_path);
+        }
         free(db.bootstraps);
         for (i = 0; i < db.opts.topic_cnt; i++)
                 free(db.opts.topics[i]);

@@ -51,6 +51,8 @@ typedef struct cm_config_s {
                 int max_body_bytes;
                 int wait_max_s; /* upper bound of Prefer: wait=N */
                 int sse_keepalive_s; /* keep-alive comment interval of event streams */
+                int rate_limit_per_s; /* token bucket per token / address; 0: off */
+                int rate_limit_burst;
         } api;
         struct {
                 char *listen; /* host:port of /healthz, /readyz, /metrics for worker/projector;
