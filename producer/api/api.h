@@ -5,13 +5,14 @@
  *   api_server.c   HTTP server (libmicrohttpd thread pool), bodies, suspend/resume,
  * errors api_routes.c   the route table (path templates), public endpoints api_auth.c
  * bearer tokens checked against api_tokens (sha256), token creation, the per-thread
- * PostgreSQL connection api_json.c     request bodies as JSON (400 with line and column),
- * field errors api_clusters.c create, update, delete, cancel, import: parse, validate,
- * build a command api_commands.c command ids, sealing is done by callers, produce,
- * Prefer: wait, GET /v1/commands/{id} api_reads.c    reads from the read model,
- * kubeconfig from the write model api_watch.c    live event streams (SSE) fed by one
- * consumer of cm.events and cm.progress api_metrics.c  /metrics counters: requests by
- * route and status, latency histogram, commands produced by kind, open streams
+ * PostgreSQL connection api_body.c     a body as one JSON object (no HTTP), its depth
+ * limit api_json.c     request bodies as JSON (400 with line and column), field errors
+ * api_clusters.c create, update, delete, cancel, import: parse, validate, build a command
+ * api_commands.c command ids, sealing is done by callers, produce, Prefer: wait, GET
+ * /v1/commands/{id} api_reads.c    reads from the read model, kubeconfig from the write
+ * model api_watch.c    live event streams (SSE) fed by one consumer of cm.events and
+ * cm.progress api_metrics.c  /metrics counters: requests by route and status, latency
+ * histogram, commands produced by kind, open streams
  *
  * Threading: handlers run on the MHD pool threads; each thread has its own PostgreSQL
  * connection (api_db). Prefer: wait and event streams suspend their connection instead
@@ -148,6 +149,19 @@ int api_auth_create_token(cm_pg_t *pg, const char *name, const char *role, int r
 /* This pool thread's PostgreSQL connection, connected; NULL with errstr when it cannot be
  * reached. Owned by the thread (closed when it ends). */
 cm_pg_t *api_thread_pg(api_t *api, char *errstr, size_t errstr_size);
+
+/* ---- JSON bodies without HTTP (api_body.c) */
+#define API_JSON_MAX_DEPTH 64 /* arrays/objects inside one another in a request body */
+/* 1 when the JSON text s[0..len) opens more than max arrays/objects inside one another
+ * (a scan of the text that neither parses nor recurses), 0 otherwise. Thread-safe. */
+int api_json_too_deep(const char *s, size_t len, int max);
+/*
+ * Parses body[0..len) as one JSON object (duplicate keys rejected). Returns it (caller
+ * owns the reference), or NULL with errstr saying why: nested deeper than
+ * API_JSON_MAX_DEPTH, malformed (line and column), or not an object. Thread-safe.
+ */
+json_t *api_json_parse_object(const char *body, size_t len, char *errstr,
+                              size_t errstr_size);
 
 /* ---- JSON bodies and database helpers (api_json.c) */
 /*
