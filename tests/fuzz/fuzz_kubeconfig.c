@@ -4,6 +4,7 @@
  * cleanly and hold what the header promises (server, a way to authenticate).
  */
 #include <string.h>
+#include <strings.h>
 
 #include "cm/kubeconfig.h"
 #include "fuzz.h"
@@ -24,7 +25,7 @@ static void fuzz_parse(const uint8_t *data, size_t size, const char *context)
         }
         FUZZ_CHECK(kc && kc->context && kc->cluster && kc->user && kc->server,
                    "a parsed kubeconfig lacks a required field");
-        FUZZ_CHECK(strncmp(kc->server, "https://", 8) == 0, "server %s", kc->server);
+        FUZZ_CHECK(strncasecmp(kc->server, "https://", 8) == 0, "server %s", kc->server);
         FUZZ_CHECK(kc->token || (kc->client_cert_pem && kc->client_key_pem),
                    "no way to authenticate");
         cm_kubeconfig_t *dup = cm_kubeconfig_dup(kc);
