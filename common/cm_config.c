@@ -400,28 +400,67 @@ static cm_config_err_t cm_config_set_defaults(cm_config_t *conf, char *errstr,
         return CM_CONFIG_OK;
 }
 
+/* The text of a configuration being read: the main file's, in memory. */
+typedef struct cm_config_src_s {
+        const char *name; /* the main file's name, as in messages */
+        const char *text;
+        size_t len;
+} cm_config_src_t;
+
+/* Line `line` (from 1) of text[0..len), without its newline, into buf. */
+static int cm_config_text_line(const char *text, size_t len, unsigned line, char *buf,
+                               size_t size)
+{
+        size_t i = 0, n;
+        for (unsigned l = 1; l < line; l++) {
+                const char *nl = memchr(text + i, '\n', len - i);
+                if (!nl)
+                        return 0;
+                i = (size_t)(nl - text) + 1;
+        }
+        const char *nl = memchr(text + i, '\n', len - i);
+        n = (nl ? (size_t)(nl - text) : len) - i;
+        if (n >= size)
+                n = size - 1;
+        memcpy(buf, text + i, n);
+        buf[n] = '\0';
+        return 1;
+}
+
+/* Line `line` of the file at path (an @include'd one) into buf. */
+static int cm_config_file_line(const char *path, unsigned line, char *buf, size_t size)
+{
+        FILE *fp = fopen(path, "r");
+        unsigned n = 0;
+
+        if (!fp)
+                return 0;
+        while (fgets(buf, (int)size, fp))
+                if ((strchr(buf, '\n') || feof(fp)) && ++n == line)
+                        break;
+        fclose(fp);
+        return n == line;
+}
+
 /*
  * libconfig 1.5 stores an integer literal without the L suffix with atoi(), so
  * 99999999999 silently becomes 1215752191. Re-read the literal from the source line:
  * returns 1 and its value when "name = <integer>" is found there, 0 otherwise (then
  * libconfig's value stands).
  */
-static int cm_config_int_literal(const char *file, unsigned line, const char *name,
-                                 int parsed, long long *value)
+static int cm_config_int_literal(const cm_config_src_t *src, const char *file,
+                                 unsigned line, const char *name, int parsed,
+                                 long long *value)
 {
-        FILE *fp = fopen(file, "r");
         char buf[1024], *p, *end;
         size_t nl = strlen(name);
-        unsigned n = 0;
         int found = 0;
 
-        if (!fp)
+        if (nl == 0)
                 return 0;
-        while (fgets(buf, sizeof(buf), fp))
-                if ((strchr(buf, '\n') || feof(fp)) && ++n == line)
-                        break;
-        fclose(fp);
-        if (n != line)
+        if (!(strcmp(file, src->name) == 0
+                  ? cm_config_text_line(src->text, src->len, line, buf, sizeof(buf))
+                  : cm_config_file_line(file, line, buf, sizeof(buf))))
                 return 0;
         for (p = buf; !found && (p = strstr(p, name)) != NULL; p += nl) {
                 if (p > buf &&
@@ -456,14 +495,13 @@ static int cm_config_int_literal(const char *file, unsigned line, const char *na
 }
 
 /* Applies one setting of a section from the file. */
-static cm_config_err_t cm_config_apply_setting(cm_config_t *conf, const char *path,
-                                               const char *section,
-                                               const config_setting_t *s,
-                                               cm_config_origin_t *origins, char *errstr,
-                                               size_t errstr_size)
+static cm_config_err_t
+cm_config_apply_setting(cm_config_t *conf, const cm_config_src_t *src,
+                        const char *section, const config_setting_t *s,
+                        cm_config_origin_t *origins, char *errstr, size_t errstr_size)
 {
         const char *file =
-            config_setting_source_file(s) ? config_setting_source_file(s) : path;
+            config_setting_source_file(s) ? config_setting_source_file(s) : src->name;
         unsigned line = config_setting_source_line(s);
         const char *name = config_setting_name(s);
         const cm_config_key_t *k;
@@ -490,8 +528,8 @@ static cm_config_err_t cm_config_apply_setting(cm_config_t *conf, const char *pa
                                               cm_config_type_name(type));
                 long long v = config_setting_get_int64(s), lit;
                 if (type == CONFIG_TYPE_INT &&
-                    cm_config_int_literal(file, line, name, config_setting_get_int(s),
-                                          &lit))
+                    cm_config_int_literal(src, file, line, name,
+                                          config_setting_get_int(s), &lit))
                         v = lit;
                 cm_config_err_t err =
                     cm_config_check_int(k, v, origin, errstr, errstr_size);
@@ -512,7 +550,7 @@ static cm_config_err_t cm_config_apply_setting(cm_config_t *conf, const char *pa
 }
 
 /* Top level: only known sections, each a group of known keys. */
-static cm_config_err_t cm_config_apply_root(cm_config_t *conf, const char *path,
+static cm_config_err_t cm_config_apply_root(cm_config_t *conf, const cm_config_src_t *src,
                                             const config_setting_t *root,
                                             cm_config_origin_t *origins, char *errstr,
                                             size_t errstr_size)
@@ -525,7 +563,7 @@ static cm_config_err_t cm_config_apply_root(cm_config_t *conf, const char *path,
                 const config_setting_t *sec = config_setting_get_elem(root, (unsigned)i);
                 const char *file = config_setting_source_file(sec)
                                        ? config_setting_source_file(sec)
-                                       : path;
+                                       : src->name;
                 unsigned line = config_setting_source_line(sec);
                 const char *name = config_setting_name(sec);
 
@@ -557,8 +595,8 @@ static cm_config_err_t cm_config_apply_root(cm_config_t *conf, const char *path,
                 for (int j = 0; j < m; j++) {
                         const config_setting_t *s =
                             config_setting_get_elem(sec, (unsigned)j);
-                        err = cm_config_apply_setting(conf, path, name, s, origins,
-                                                      errstr, errstr_size);
+                        err = cm_config_apply_setting(conf, src, name, s, origins, errstr,
+                                                      errstr_size);
                         if (err)
                                 return err;
                 }
@@ -566,61 +604,104 @@ static cm_config_err_t cm_config_apply_root(cm_config_t *conf, const char *path,
         return CM_CONFIG_OK;
 }
 
-static cm_config_err_t cm_config_apply_file(cm_config_t *conf, const char *path,
+/* Applies the configuration text src (the file src->name, read already). */
+static cm_config_err_t cm_config_apply_text(cm_config_t *conf, const cm_config_src_t *src,
                                             cm_config_origin_t *origins, char *errstr,
                                             size_t errstr_size)
 {
         config_t cfg;
-        FILE *fp;
-        char *dir, *slash;
+        char *dir, *slash, *text;
+        const char *nul;
         cm_config_err_t err;
 
-        /* libconfig only says "file I/O error"; try it first to report why. */
-        if (!(fp = fopen(path, "r")))
-                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
-                                      "%s: cannot open: %s", path, strerror(errno));
-        if (fgetc(fp) == EOF && ferror(fp)) {
-                err = cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
-                                     "%s: cannot read: %s", path, strerror(errno));
-                fclose(fp);
-                return err;
+        /* libconfig reads a C string: a NUL byte would silently end the file there. */
+        if ((nul = memchr(src->text, '\0', src->len)) != NULL) {
+                unsigned line = 1;
+                for (const char *q = src->text; q < nul; q++)
+                        line += *q == '\n';
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_SYNTAX,
+                                      "%s:%u: syntax error: a NUL byte", src->name, line);
         }
-        fclose(fp);
-
-        /* @include "x.conf" is relative to the directory of the file. */
-        if (!(dir = strdup(path)))
+        if (!(text = malloc(src->len + 1)))
                 return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
                                       "out of memory");
+        memcpy(text, src->text, src->len);
+        text[src->len] = '\0';
+        /* @include "x.conf" is relative to the directory of the file. */
+        if (!(dir = strdup(src->name))) {
+                free(text);
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
+                                      "out of memory");
+        }
         slash = strrchr(dir, '/');
         if (slash)
                 *slash = '\0';
         config_init(&cfg);
         config_set_include_dir(&cfg, slash ? (dir[0] ? dir : "/") : ".");
 
-        if (!config_read_file(&cfg, path)) {
+        if (!config_read_string(&cfg, text)) {
+                const char *file =
+                    config_error_file(&cfg) ? config_error_file(&cfg) : src->name;
                 if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
                         err = cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
-                                             "%s: cannot read: %s", path,
+                                             "%s: cannot read: %s", file,
                                              config_error_text(&cfg));
                 else if (strcmp(config_error_text(&cfg), "syntax error") == 0)
-                        err = cm_config_fail(
-                            errstr, errstr_size, CM_CONFIG_ERR_SYNTAX,
-                            "%s:%d: syntax error",
-                            config_error_file(&cfg) ? config_error_file(&cfg) : path,
-                            config_error_line(&cfg));
+                        err = cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_SYNTAX,
+                                             "%s:%d: syntax error", file,
+                                             config_error_line(&cfg));
                 else
-                        err = cm_config_fail(
-                            errstr, errstr_size, CM_CONFIG_ERR_SYNTAX,
-                            "%s:%d: syntax error: %s",
-                            config_error_file(&cfg) ? config_error_file(&cfg) : path,
-                            config_error_line(&cfg), config_error_text(&cfg));
+                        err = cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_SYNTAX,
+                                             "%s:%d: syntax error: %s", file,
+                                             config_error_line(&cfg),
+                                             config_error_text(&cfg));
         } else {
-                err = cm_config_apply_root(conf, path, config_root_setting(&cfg), origins,
+                err = cm_config_apply_root(conf, src, config_root_setting(&cfg), origins,
                                            errstr, errstr_size);
         }
         config_destroy(&cfg);
+        free(text);
         free(dir);
         return err;
+}
+
+/* Reads the whole file at path into *text (malloc'd) / *len. */
+static cm_config_err_t cm_config_read(const char *path, char **text, size_t *len,
+                                      char *errstr, size_t errstr_size)
+{
+        FILE *fp;
+        char *buf = NULL, *nb;
+        size_t n = 0, cap = 0, got;
+
+        if (!(fp = fopen(path, "r")))
+                return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
+                                      "%s: cannot open: %s", path, strerror(errno));
+        do {
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 4096;
+                        if (!(nb = realloc(buf, cap))) {
+                                free(buf);
+                                fclose(fp);
+                                return cm_config_fail(errstr, errstr_size,
+                                                      CM_CONFIG_ERR_IO, "out of memory");
+                        }
+                        buf = nb;
+                }
+                got = fread(buf + n, 1, cap - n, fp);
+                n += got;
+        } while (got > 0);
+        if (ferror(fp)) {
+                cm_config_err_t err =
+                    cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
+                                   "%s: cannot read: %s", path, strerror(errno));
+                free(buf);
+                fclose(fp);
+                return err;
+        }
+        fclose(fp);
+        *text = buf;
+        *len = n;
+        return CM_CONFIG_OK;
 }
 
 /* CM_<SECTION>_<KEY>, upper-cased. */
@@ -707,33 +788,63 @@ static cm_config_err_t cm_config_check_relations(const cm_config_t *conf,
         return CM_CONFIG_OK;
 }
 
-cm_config_err_t cm_config_load(cm_config_t *conf, const char *path, char *errstr,
-                               size_t errstr_size)
+/* Defaults, then src (NULL: no file), then the environment, then the relations. */
+static cm_config_err_t cm_config_load_src(cm_config_t *conf, const cm_config_src_t *src,
+                                          char *errstr, size_t errstr_size)
 {
         cm_config_origin_t *origins;
         cm_config_err_t err;
 
-        memset(conf, 0, sizeof(*conf));
-        if (errstr && errstr_size > 0)
-                errstr[0] = '\0';
         if (!(origins = calloc(CM_CONFIG_NKEYS, sizeof(*origins))))
                 return cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
                                       "out of memory");
-
         err = cm_config_set_defaults(conf, errstr, errstr_size);
-        if (!err && path)
-                err = cm_config_apply_file(conf, path, origins, errstr, errstr_size);
+        if (!err && src)
+                err = cm_config_apply_text(conf, src, origins, errstr, errstr_size);
         if (!err)
                 err = cm_config_apply_env(conf, origins, errstr, errstr_size);
         if (!err)
                 err = cm_config_check_relations(conf, origins, errstr, errstr_size);
-        if (!err && path && !(conf->path = strdup(path)))
+        if (!err && src && !(conf->path = strdup(src->name)))
                 err = cm_config_fail(errstr, errstr_size, CM_CONFIG_ERR_IO,
                                      "out of memory");
         free(origins);
         if (err)
                 cm_config_destroy(conf);
         return err;
+}
+
+cm_config_err_t cm_config_load(cm_config_t *conf, const char *path, char *errstr,
+                               size_t errstr_size)
+{
+        cm_config_src_t src = {.name = path};
+        char *text = NULL;
+        cm_config_err_t err;
+
+        memset(conf, 0, sizeof(*conf));
+        if (errstr && errstr_size > 0)
+                errstr[0] = '\0';
+        if (!path)
+                return cm_config_load_src(conf, NULL, errstr, errstr_size);
+        if ((err = cm_config_read(path, &text, &src.len, errstr, errstr_size)))
+                return err;
+        src.text = text ? text : "";
+        err = cm_config_load_src(conf, &src, errstr, errstr_size);
+        free(text);
+        return err;
+}
+
+cm_config_err_t cm_config_load_string(cm_config_t *conf, const char *text, size_t len,
+                                      const char *name, char *errstr, size_t errstr_size)
+{
+        cm_config_src_t src = {.name = name ? name : "(string)",
+                               .text = text ? text : "",
+                               .len = text ? len : 0};
+
+        memset(conf, 0, sizeof(*conf));
+        if (errstr && errstr_size > 0)
+                errstr[0] = '\0';
+        return cm_config_load_src(conf, &src, errstr, errstr_size);
 }
 
 void cm_config_destroy(cm_config_t *conf)

@@ -353,7 +353,10 @@ static cm_kubeconfig_err_t read_cluster(kc_ctx_t *c, kc_entry_t *en, cm_kubeconf
                 curl_url_get(u, CURLUPART_QUERY, &query, 0);
                 curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0);
         }
-        bool https = scheme && !strcmp(scheme, "https") && host && *host;
+        /* curl also reads "https:/h" and "https:h" as host h: insist on the spelled-out
+         * form, so the URL used is the one the operator reads */
+        bool https = scheme && !strcmp(scheme, "https") && host && *host &&
+                     !strncasecmp(server, "https://", 8);
         bool userinfo = user != NULL, extra = query || frag;
         curl_free(scheme);
         curl_free(host);

@@ -450,35 +450,118 @@ static void rule_node_roles_not_alone(const vin_t *in, vout_t *o)
 /* ---- nodes, together
  * ------------------------------------------------------------------- */
 
-static void rule_nodes_unique_address(const vin_t *in, vout_t *o)
+/*
+ * Node lists are checked for duplicates through a sorted index, not by comparing every
+ * pair: a request may carry tens of thousands of nodes within its size limit, and
+ * cm-api and cm-worker must answer it in milliseconds (found by tests/fuzz).
+ */
+typedef struct {
+        size_t idx;
+        int valid;       /* 1: a (an address that parses), 0: raw text compared as is */
+        const char *raw; /* the node's address or name */
+        cm_addr_t a;
+} vkey_t;
+
+static int vkey_cmp_key(const vkey_t *x, const vkey_t *y)
+{
+        if (x->valid != y->valid)
+                return x->valid - y->valid;
+        if (!x->valid)
+                return strcmp(x->raw, y->raw);
+        if (x->a.family != y->a.family)
+                return x->a.family - y->a.family;
+        if (x->a.family)
+                return memcmp(x->a.ip, y->a.ip, x->a.family == 4 ? 4 : 16);
+        return strcmp(x->a.host, y->a.host);
+}
+
+static int vkey_cmp(const void *p, const void *q)
+{
+        const vkey_t *x = p, *y = q;
+        int c = vkey_cmp_key(x, y);
+        return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Fills k from s (an address when by_address, else a name); 0 when s never matches. */
+static int vkey_set(vkey_t *k, size_t idx, const char *s, bool by_address)
+{
+        if (blank(s))
+                return 0;
+        k->idx = idx;
+        k->raw = s;
+        k->valid = by_address && !cm_addr_parse_host(s, &k->a);
+        return 1;
+}
+
+/* A sorted index of the nodes' addresses or names (blank ones left out): *n entries,
+ * free() it. NULL when out of memory. */
+static vkey_t *vkey_index(const cm_node_t *nodes, size_t count, bool by_address,
+                          size_t *n)
+{
+        vkey_t *ix = malloc((count ? count : 1) * sizeof(*ix));
+        *n = 0;
+        if (!ix)
+                return NULL;
+        for (size_t i = 0; i < count; i++)
+                *n += (size_t)vkey_set(&ix[*n], i,
+                                       by_address ? nodes[i].address : nodes[i].name,
+                                       by_address);
+        qsort(ix, *n, sizeof(*ix), vkey_cmp);
+        return ix;
+}
+
+/* For each node, the first earlier node with the same address (or name): dup[i], or
+ * SIZE_MAX. Returns -1 when out of memory. */
+static int nodes_first_twin(const vin_t *in, bool by_address, size_t *dup)
+{
+        size_t n;
+        vkey_t *ix = vkey_index(in->nodes, in->node_count, by_address, &n);
+        if (!ix)
+                return -1;
+        for (size_t i = 0; i < in->node_count; i++)
+                dup[i] = SIZE_MAX;
+        for (size_t i = 1, first = 0; i < n; i++) {
+                if (vkey_cmp_key(&ix[i], &ix[first]) != 0)
+                        first = i;
+                else
+                        dup[ix[i].idx] = ix[first].idx;
+        }
+        free(ix);
+        return 0;
+}
+
+static void rule_nodes_unique(const vin_t *in, vout_t *o, bool by_address)
 {
         char f[48];
+        size_t *dup = malloc((in->node_count ? in->node_count : 1) * sizeof(*dup));
+        if (!dup || nodes_first_twin(in, by_address, dup) != 0) {
+                free(dup);
+                verr(o, "nodes", "out of memory while checking for duplicates");
+                return;
+        }
         for (size_t i = 1; i < in->node_count; i++) {
-                for (size_t j = 0; j < i; j++) {
-                        if (!cm_addr_same_host(in->nodes[i].address,
-                                               in->nodes[j].address))
-                                continue;
+                if (dup[i] == SIZE_MAX)
+                        continue;
+                if (by_address)
                         verr(o, NODE_FIELD(f, i, ".address"),
                              "%s is also the address of nodes[%zu]",
-                             Q(in->nodes[i].address), j);
-                        break;
-                }
+                             Q(in->nodes[i].address), dup[i]);
+                else
+                        verr(o, NODE_FIELD(f, i, ".name"),
+                             "%s is also the name of nodes[%zu]", Q(in->nodes[i].name),
+                             dup[i]);
         }
+        free(dup);
+}
+
+static void rule_nodes_unique_address(const vin_t *in, vout_t *o)
+{
+        rule_nodes_unique(in, o, true);
 }
 
 static void rule_nodes_unique_name(const vin_t *in, vout_t *o)
 {
-        char f[48];
-        for (size_t i = 1; i < in->node_count; i++) {
-                for (size_t j = 0; j < i; j++) {
-                        const char *a = in->nodes[i].name, *b = in->nodes[j].name;
-                        if (blank(a) || !b || strcmp(a, b) != 0)
-                                continue;
-                        verr(o, NODE_FIELD(f, i, ".name"),
-                             "%s is also the name of nodes[%zu]", Q(a), j);
-                        break;
-                }
-        }
+        rule_nodes_unique(in, o, false);
 }
 
 static void rule_nodes_role_counts(const vin_t *in, vout_t *o)
@@ -516,22 +599,37 @@ static void rule_nodes_not_manager(const vin_t *in, vout_t *o)
 /* ---- update: against the current spec -------------------------------------------------
  */
 
-/* The index in list of the node at the same address as node, or -1. */
-static long find_by_address(const cm_node_t *list, size_t count, const cm_node_t *node)
+/* The index in list (its sorted index ix of n entries) of the first node at the same
+ * address as node, or -1. */
+static long find_by_address(const vkey_t *ix, size_t n, const cm_node_t *node)
 {
-        for (size_t i = 0; i < count; i++)
-                if (cm_addr_same_host(list[i].address, node->address))
-                        return (long)i;
-        return -1;
+        vkey_t k;
+        if (!vkey_set(&k, 0, node->address, true))
+                return -1;
+        size_t lo = 0, hi = n; /* first entry not below k's key */
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (vkey_cmp_key(&ix[mid], &k) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo < n && vkey_cmp_key(&ix[lo], &k) == 0 ? (long)ix[lo].idx : -1;
 }
 
 static void rule_update_keeps_controlplane_and_etcd(const vin_t *in, vout_t *o)
 {
         const cm_spec_t *cur = in->current;
+        size_t nix;
+        vkey_t *ix = vkey_index(in->nodes, in->node_count, true, &nix);
+        if (!ix) {
+                verr(o, "nodes", "out of memory while comparing the node lists");
+                return;
+        }
         for (size_t i = 0; i < cur->node_count; i++) {
                 const cm_node_t *n = &cur->nodes[i];
                 unsigned bits = node_roles(n, NULL) & (ROLE_CONTROLPLANE | ROLE_ETCD);
-                if (!bits || find_by_address(in->nodes, in->node_count, n) >= 0)
+                if (!bits || find_by_address(ix, nix, n) >= 0)
                         continue;
                 verr(o, "nodes",
                      "%s node %s (address %s) of the current cluster is missing; "
@@ -542,17 +640,22 @@ static void rule_update_keeps_controlplane_and_etcd(const vin_t *in, vout_t *o)
                                                              : "etcd",
                      Q(n->name), Q(n->address));
         }
+        free(ix);
 }
 
 static void rule_update_keeps_name_and_roles(const vin_t *in, vout_t *o)
 {
         const cm_spec_t *cur = in->current;
         char f[48], now[256], was[256];
+        size_t nix;
+        vkey_t *ix = vkey_index(cur->nodes, cur->node_count, true, &nix);
+        if (!ix) {
+                verr(o, "nodes", "out of memory while comparing the node lists");
+                return;
+        }
         for (size_t i = 0; i < in->node_count; i++) {
                 const cm_node_t *n = &in->nodes[i];
-                long j = blank(n->address)
-                             ? -1
-                             : find_by_address(cur->nodes, cur->node_count, n);
+                long j = find_by_address(ix, nix, n);
                 if (j < 0)
                         continue;
                 const cm_node_t *c = &cur->nodes[j];
@@ -572,6 +675,7 @@ static void rule_update_keeps_name_and_roles(const vin_t *in, vout_t *o)
                              roles_text(n, now, sizeof(now)),
                              roles_text(c, was, sizeof(was)), Q(c->name));
         }
+        free(ix);
 }
 
 /* ---- import -------------------------------------------------------------------------

@@ -7,6 +7,7 @@
  *   api_auth.c       bearer tokens checked against api_tokens (sha256), token creation,
  *                    the per-thread PostgreSQL connection
  *   api_ratelimit.c  token bucket per token / client address (429)
+ *   api_body.c       a body as one JSON object (no HTTP), its nesting depth limit
  *   api_json.c       request bodies as JSON (400 with line and column), field errors
  *   api_clusters.c   create, update, delete, cancel, import: parse, validate, command
  *   api_commands.c   command ids, produce, Prefer: wait, GET /v1/commands/{id}
@@ -157,6 +158,19 @@ int api_auth_create_token(cm_pg_t *pg, const char *name, const char *role, int r
 /* This pool thread's PostgreSQL connection, connected; NULL with errstr when it cannot be
  * reached. Owned by the thread (closed when it ends). */
 cm_pg_t *api_thread_pg(api_t *api, char *errstr, size_t errstr_size);
+
+/* ---- JSON bodies without HTTP (api_body.c) */
+#define API_JSON_MAX_DEPTH 64 /* arrays/objects inside one another in a request body */
+/* 1 when the JSON text s[0..len) opens more than max arrays/objects inside one another
+ * (a scan of the text that neither parses nor recurses), 0 otherwise. Thread-safe. */
+int api_json_too_deep(const char *s, size_t len, int max);
+/*
+ * Parses body[0..len) as one JSON object (duplicate keys rejected). Returns it (caller
+ * owns the reference), or NULL with errstr saying why: nested deeper than
+ * API_JSON_MAX_DEPTH, malformed (line and column), or not an object. Thread-safe.
+ */
+json_t *api_json_parse_object(const char *body, size_t len, char *errstr,
+                              size_t errstr_size);
 
 /* ---- JSON bodies and database helpers (api_json.c) */
 /*

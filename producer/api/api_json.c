@@ -10,25 +10,16 @@
 
 json_t *api_body_object(api_request_t *req, int *ret)
 {
-        json_error_t jerr;
+        char err[JSON_ERROR_TEXT_LENGTH + 64];
         if (!req->body || req->body_len == 0) {
                 *ret = api_respond_error(req, MHD_HTTP_BAD_REQUEST, "bad_request",
                                          "a JSON object is required as the request body");
                 return NULL;
         }
-        json_t *j = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!j) {
-                *ret = api_respond_error(req, MHD_HTTP_BAD_REQUEST, "malformed",
-                                         "malformed JSON at line %d, column %d: %s",
-                                         jerr.line, jerr.column, jerr.text);
-                return NULL;
-        }
-        if (!json_is_object(j)) {
-                json_decref(j);
-                *ret = api_respond_error(req, MHD_HTTP_BAD_REQUEST, "malformed",
-                                         "the request body must be a JSON object");
-                return NULL;
-        }
+        json_t *j = api_json_parse_object(req->body, req->body_len, err, sizeof(err));
+        if (!j)
+                *ret =
+                    api_respond_error(req, MHD_HTTP_BAD_REQUEST, "malformed", "%s", err);
         return j;
 }
 

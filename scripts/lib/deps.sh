@@ -7,6 +7,7 @@ CM_DEB_PACKAGES=(
   libyaml-dev uuid-dev
   postgresql postgresql-client openssh-server openssh-client openssl curl
   python3 python3-avro python3-kafka kafkacat docker-compose clang
+  libclang-rt-dev # libFuzzer and the sanitizer runtimes of the default clang (scripts/fuzz)
 )
 
 cm_deps_install() {

@@ -513,7 +513,8 @@ static size_t wh_consume_until(const char *topic,
                 if (!match || match(key, arg)) {
                         out[got].key = key;
                         out[got].value = malloc(m->value_len + 1);
-                        memcpy(out[got].value, m->value, m->value_len);
+                        if (m->value_len) /* a DLQ record may have no value */
+                                memcpy(out[got].value, m->value, m->value_len);
                         out[got].len = m->value_len;
                         size_t hn = cm_kafka_message_header_cnt(m), cap = 4096, n = 0;
                         out[got].headers = calloc(1, cap);

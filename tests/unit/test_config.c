@@ -188,6 +188,36 @@ START_TEST(test_int_literal_recheck_not_fooled)
 }
 END_TEST
 
+/* The in-memory entry point reads what a file would give, with the same messages. */
+START_TEST(test_load_string)
+{
+        cm_config_t c;
+        char err[512];
+        /* no NUL at the end: len bounds the text */
+        const char text[] = "api: { threads = 99999999999; };XXXX";
+        ck_assert_int_eq(cm_config_load_string(&c, text, sizeof(text) - 5, "/etc/cm.conf",
+                                               err, sizeof(err)),
+                         CM_CONFIG_ERR_RANGE);
+        ck_assert_msg(strstr(err, "/etc/cm.conf:1: api.threads") == err, "%s", err);
+        ck_assert_msg(strstr(err, "99999999999"), "%s", err);
+
+        ck_assert_msg(cm_config_load_string(&c, full_conf, strlen(full_conf), "mem.conf",
+                                            err, sizeof(err)) == CM_CONFIG_OK,
+                      "%s", err);
+        ck_assert_str_eq(c.path, "mem.conf");
+        ck_assert_int_eq(c.kafka.message_timeout_ms, 10000);
+        ck_assert_str_eq(c.postgres.conninfo, "host=db password=x");
+        cm_config_destroy(&c);
+
+        const char nul[] = "api: {\n threads = 4;\0 };\n";
+        ck_assert_int_eq(
+            cm_config_load_string(&c, nul, sizeof(nul) - 1, "n.conf", err, sizeof(err)),
+            CM_CONFIG_ERR_SYNTAX);
+        ck_assert_str_eq(err, "n.conf:2: syntax error: a NUL byte");
+        ck_assert_ptr_null(c.path);
+}
+END_TEST
+
 START_TEST(test_partial_file_keeps_other_defaults)
 {
         cm_config_t c;
@@ -492,6 +522,7 @@ static Suite *config_suite(void)
 
         tcase_add_test(tc, test_defaults_without_file);
         tcase_add_test(tc, test_full_file);
+        tcase_add_test(tc, test_load_string);
         tcase_add_test(tc, test_partial_file_keeps_other_defaults);
         tcase_add_test(tc, test_int_literal_recheck_not_fooled);
         tcase_add_test(tc, test_env_overrides_file);

@@ -422,6 +422,12 @@ START_TEST(test_cluster_errors)
             simple("    server: 10.0.0.5:6443\n", us), CM_KUBECONFIG_ERR_INVALID,
             "kubeconfig: clusters[0].cluster.server: \"10.0.0.5:6443\" is not an "
             "https:// URL (cluster \"c\")");
+        /* found by fuzz_kubeconfig: curl reads "https:/h/x" as host h */
+        expect_error(
+            simple("    server: https:/2o/k8s.example:443/\n", us),
+            CM_KUBECONFIG_ERR_INVALID,
+            "kubeconfig: clusters[0].cluster.server: \"https:/2o/k8s.example:443/\" is "
+            "not an https:// URL (cluster \"c\")");
         expect_error(simple("    server: https://admin:hunter2@10.0.0.5:6443\n", us),
                      CM_KUBECONFIG_ERR_INVALID,
                      "kubeconfig: clusters[0].cluster.server: a user name or password in "

@@ -47,6 +47,10 @@
  * before the command is dead-lettered (lost connections and serialization failures are
  * retried until they succeed or the process stops). */
 #define WORKER_MAX_HARD_RETRIES 5
+/* Largest message taken from cm.commands: librdkafka's default message.max.bytes, which
+ * every cm producer (cm-api's too) keeps, so a larger one was not written by cm. It is
+ * dead-lettered ("too-large") without being decoded. */
+#define WORKER_COMMAND_MAX_BYTES 1000000
 /* advisory lock class of the relay: pg_try_advisory_xact_lock(this, hashtext(cluster)) */
 #define WORKER_RELAY_LOCK_CLASS 6516082 /* 0x636d72, "cmr" */
 #define WORKER_NOTIFY_CHANNEL   "cm_outbox"

@@ -321,6 +321,12 @@ static int message_process(worker_t *w, const cm_kafka_message_t *m)
 {
         cm_command_t cmd;
         char err[1024];
+        if (m->value_len > WORKER_COMMAND_MAX_BYTES) {
+                snprintf(err, sizeof(err),
+                         "message of %zu bytes; cm.commands carries at most %d",
+                         m->value_len, WORKER_COMMAND_MAX_BYTES);
+                return worker_dlq_send(w, m, "too-large", err);
+        }
         int rc = cm_command_decode(m->value, m->value ? m->value_len : 0, &cmd, err,
                                    sizeof(err));
         if (rc != 0)

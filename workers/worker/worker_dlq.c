@@ -2,6 +2,11 @@
  * worker_dlq.c - messages the worker cannot use go to cm.commands.dlq unchanged, with
  * headers saying why and where they came from, so one bad message never stops the worker
  * and an operator can inspect (and replay) it.
+ *
+ * A message the DLQ cannot hold (over the producer's or the broker's size limit) is
+ * dead-lettered without its value, with cm-value-omitted giving its size: it stays
+ * readable at cm-source-topic/partition/offset. Retrying it unchanged would stop the
+ * partition for good.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +47,9 @@ int worker_dlq_send(worker_t *w, const cm_kafka_message_t *m, const char *code,
                     const char *error)
 {
         cm_kafka_header_t h[WORKER_DLQ_MAX_HEADERS];
-        size_t n = 0, orig = cm_kafka_message_header_cnt(m);
-        char part[16], off[24], err[512];
-        int delay_ms = 200;
+        size_t n = 0, orig = cm_kafka_message_header_cnt(m), total = m->key_len;
+        char part[16], off[24], err[512], size[24];
+        int delay_ms = 200, omit = 0;
 
         /* The original headers first, ours last (the last header of a name wins). */
         for (size_t i = 0; i < orig && n < WORKER_DLQ_MAX_HEADERS - 5; i++) {
@@ -53,9 +58,13 @@ int worker_dlq_send(worker_t *w, const cm_kafka_message_t *m, const char *code,
                 if (cm_kafka_message_header_at(m, i, &h[n].name, &v, &vl) == 0) {
                         h[n].value = v;
                         h[n].value_len = vl;
+                        total += strlen(h[n].name) + vl;
                         n++;
                 }
         }
+        /* room for our headers and the record's framing under message.max.bytes */
+        total += strlen(error) + strlen(code) + strlen(m->topic) + 1024;
+        omit = m->value_len + total > WORKER_COMMAND_MAX_BYTES;
         snprintf(part, sizeof(part), "%d", (int)m->partition);
         snprintf(off, sizeof(off), "%lld", (long long)m->offset);
         h[n++] = (cm_kafka_header_t){"cm-error", error, strlen(error)};
@@ -63,14 +72,21 @@ int worker_dlq_send(worker_t *w, const cm_kafka_message_t *m, const char *code,
         h[n++] = (cm_kafka_header_t){"cm-source-topic", m->topic, strlen(m->topic)};
         h[n++] = (cm_kafka_header_t){"cm-source-partition", part, strlen(part)};
         h[n++] = (cm_kafka_header_t){"cm-source-offset", off, strlen(off)};
+        snprintf(size, sizeof(size), "%zu", m->value_len);
+        h[n] = (cm_kafka_header_t){"cm-value-omitted", size, strlen(size)};
 
         for (;;) {
                 cm_kafka_err_t e = cm_kafka_produce_sync(
-                    w->producer, w->conf->kafka.dlq_topic, m->key, m->key_len, m->value,
-                    m->value_len, h, n, w->conf->kafka.message_timeout_ms + 5000, NULL,
-                    NULL, err, sizeof(err));
+                    w->producer, w->conf->kafka.dlq_topic, m->key, m->key_len,
+                    omit ? NULL : m->value, omit ? 0 : m->value_len, h, n + (size_t)omit,
+                    w->conf->kafka.message_timeout_ms + 5000, NULL, NULL, err,
+                    sizeof(err));
                 if (e == CM_KAFKA_OK)
                         break;
+                if (!omit && strstr(err, "too large")) { /* the DLQ's limit is lower */
+                        omit = 1;
+                        continue;
+                }
                 cm_log_warn("cannot dead-letter a message; retrying", "topic",
                             w->conf->kafka.dlq_topic, "partition", part, "offset", off,
                             "error", err);

@@ -98,6 +98,16 @@ typedef struct cm_config_s {
 cm_config_err_t cm_config_load(cm_config_t *conf, const char *path, char *errstr,
                                size_t errstr_size);
 
+/*
+ * Like cm_config_load, with the file's text given in memory: text[0..len) (no NUL
+ * needed; a NUL byte inside is a syntax error) is read as the file named name (NULL:
+ * "(string)"), which messages name and conf->path keeps; @include is relative to name's
+ * directory. cm_config_load reads its file and comes here. Not thread-safe (reads the
+ * environment).
+ */
+cm_config_err_t cm_config_load_string(cm_config_t *conf, const char *text, size_t len,
+                                      const char *name, char *errstr, size_t errstr_size);
+
 /* A static description of err ("configuration value out of range"). Thread-safe. */
 const char *cm_config_err2str(cm_config_err_t err);
 
