@@ -79,6 +79,10 @@ static const cm_config_key_t cm_config_keys[] = {
            "projector_offsets, not in the group)."),
     CM_INT(kafka, session_timeout_ms, 10000, 1000, 300000,
            "Consumer group session timeout, in milliseconds."),
+    CM_INT(kafka, fetch_wait_max_ms, 100, 1, 10000,
+           "Longest a consumer's fetch waits at the broker for new messages, in "
+           "milliseconds. Kafka answers as soon as data arrives; librdkafka's mock cluster "
+           "(cm-devbroker) only after this wait, so it bounds the local stack's latency."),
     CM_INT(kafka, message_timeout_ms, 30000, 1000, 900000,
            "Time a produced message may wait for delivery, in milliseconds."),
 

@@ -78,6 +78,7 @@ void cm_kafka_conf_from_config(cm_kafka_conf_t *kc, const cm_config_t *conf,
         kc->group_id = group_id;
         kc->assignment_strategy = conf->kafka.assignment_strategy;
         kc->session_timeout_ms = conf->kafka.session_timeout_ms;
+        kc->fetch_wait_max_ms = conf->kafka.fetch_wait_max_ms;
         kc->message_timeout_ms = conf->kafka.message_timeout_ms;
 }
 

@@ -253,6 +253,9 @@ cm_kafka_consumer_t *cm_kafka_consumer_new(const cm_kafka_conf_t *conf,
                                errstr_size) ||
             cm_kafka_conf_set_int_(rc, "session.timeout.ms", session, errstr,
                                    errstr_size) ||
+            (conf->fetch_wait_max_ms > 0 &&
+             cm_kafka_conf_set_int_(rc, "fetch.wait.max.ms", conf->fetch_wait_max_ms, errstr,
+                                    errstr_size)) ||
             cm_kafka_conf_set_int_(rc, "heartbeat.interval.ms",
                                    session / 3 > 0 ? session / 3 : 1, errstr,
                                    errstr_size)) {

@@ -37,6 +37,7 @@ typedef struct cm_config_s {
                 char *worker_group;
                 char *projector_group;
                 int session_timeout_ms;
+                int fetch_wait_max_ms;
                 int message_timeout_ms;
         } kafka;
         struct {

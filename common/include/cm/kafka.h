@@ -51,6 +51,7 @@ typedef struct cm_kafka_conf_s {
         const char *group_id;            /* consumer only, required there */
         const char *assignment_strategy; /* NULL: "roundrobin" (eager), see DESIGN §5 */
         int session_timeout_ms;          /* 0: 10000 (consumer) */
+        int fetch_wait_max_ms;           /* 0: librdkafka's default (500) */
         int message_timeout_ms;          /* 0: 30000 (producer delivery timeout) */
         int linger_ms;                   /* 0: 5; negative: 0 */
 } cm_kafka_conf_t;
