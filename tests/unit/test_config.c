@@ -472,7 +472,7 @@ START_TEST(test_example_loads_to_defaults)
                 strcat(live, line);
                 strcat(live, "\n");
         }
-        ck_assert_int_eq(keys, 39);
+        ck_assert_int_eq(keys, 40);
         tmp = write_tmp(live);
         ck_assert_msg(cm_config_load(&c, tmp, err, sizeof(err)) == CM_CONFIG_OK, "%s",
                       err);
