@@ -10,7 +10,7 @@
 . "${CM_SOURCE_DIR:?run through ctest}/tests/integration/lib/e2e.sh" || exit 1
 . "$src/tests/integration/lib/e2e_zke.sh"
 
-export CM_PROBE_INTERVAL_S=2 CM_JOB_LEASE_S=6 CM_JOB_HEARTBEAT_S=1
+export CM_JOB_LEASE_S=6 CM_JOB_HEARTBEAT_S=1
 zke_nodes_start 3
 e2e_up
 zke_after_up
