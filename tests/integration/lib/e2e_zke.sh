@@ -101,3 +101,24 @@ started_twice() {
 
 # last_error NAME: the cluster's lastError.
 last_error() { req GET "/v1/clusters/$1"; json lastError; }
+
+# nodes_reset: every node as new (no containers, files, log or knobs), as it_zke.c.
+nodes_reset() {
+  local n
+  for n in "$ZKE_NODES"/node*; do
+    rm -rf "$n/docker" "$n/docker.log" "$n/fake-docker.env"
+    find "$n/root" -mindepth 1 -delete
+    "$E2E_FIXTURES/fake-docker" install "$n"
+  done
+}
+
+# wait_log I TEXT SECONDS: waits until node I's docker log holds TEXT.
+wait_log() {
+  local i
+  for i in $(seq 1 $(($3 * 10))); do
+    grep -qF -- "$2" "$ZKE_NODES/node$1/docker.log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "  node$1's docker log lacks \"$2\" after $3 s" >&2
+  return 1
+}
