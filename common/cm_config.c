@@ -149,6 +149,10 @@ static const cm_config_key_t cm_config_keys[] = {
     CM_INT(zke, command_timeout_s, 600, 10, 86400,
            "Timeout of one remote command on a node, in seconds."),
     CM_INT(zke, connect_timeout_s, 10, 1, 600, "SSH connection timeout, in seconds."),
+    CM_STR(zke, node_root, "", 0,
+           "Folder on each node under which the plan's absolute paths live, with "
+           "{{node_name}} / {{node_address}} filled in; empty: the node's /. For test "
+           "rigs where all nodes share one machine."),
 };
 
 #define CM_CONFIG_NKEYS (sizeof(cm_config_keys) / sizeof(cm_config_keys[0]))

@@ -2,7 +2,8 @@
  * it_jobs - the job runner's pieces that are hard to see end to end (DESIGN §2, §3):
  * heartbeats keep a lease alive, a row taken by another owner is abandoned by its run
  * and resumed once its lease expires, attempt > job.max_attempts applies JobFailed
- * naming the attempts, a job kind no worker runs stays queued, a cancel stops a run at
+ * naming the attempts, a zke-up job is run and its failure ends it (JobFailed with zke's
+ * error, no retry), a cancel stops a run at
  * once, and a worker that stops gracefully hands its job over without spending an
  * attempt. Its own cm-devbroker, database and two real cm-worker processes (job.lease_s
  * 3, job.heartbeat_s 1, job.runners 4); the connect jobs probe a closed port, so they
@@ -194,18 +195,35 @@ START_TEST(test_attempt_over_max_attempts_applies_job_failed)
 }
 END_TEST
 
-START_TEST(test_kind_without_runner_stays_queued)
+START_TEST(test_zke_up_runs_and_fails_for_good)
 {
+        /* the harness's nodes (10.0.0.1, 10.0.0.2) answer no SSH: zke-up is claimed,
+           fails to connect, and that failure is final */
         cm_command_t *c = wh_cmd_create("zk");
         wh_send(c);
         expect_result(c->id, "applied");
         wh_cmd_free(c);
-        wh_sleep_ms(4000); /* every runner has polled several times */
-        char *row = job_field("zk", "kind || ' ' || state || ' ' || attempt || ' ' || "
-                                    "coalesce(owner, '-')");
-        ck_assert_str_eq(row, "zke-up queued 0 -");
+        char *row = NULL;
+        for (int i = 0; i < 300; i++) {
+                free(row);
+                row = job_field("zk", "kind || ' ' || state || ' ' || attempt");
+                if (strcmp(row, "zke-up failed 1") == 0)
+                        break;
+                wh_sleep_ms(100);
+        }
+        ck_assert_str_eq(row, "zke-up failed 1");
         free(row);
-        ASSERT_STATE("zk", "Creating 1");
+        ASSERT_STATE("zk", "Unavailable 2");
+        char *err = job_field("zk", "error");
+        ck_assert_msg(strstr(err, "connect: 2 of 2 nodes failed") && strstr(err, "n1") &&
+                          strstr(err, "10.0.0.1"),
+                      "%s", err);
+        free(err);
+        cm_cluster_event_t ev;
+        outbox_of("zk", 2, &ev);
+        assert_event(&ev, "zk", 2, "JobFailed", "Creating", "Unavailable");
+        ck_assert(ev.error && strstr(ev.error, "connect: 2 of 2 nodes failed"));
+        cm_cluster_event_destroy(&ev);
 }
 END_TEST
 
@@ -282,7 +300,7 @@ int main(void)
         tcase_add_test(tc,
                        test_row_taken_over_is_abandoned_and_resumed_after_lease_expiry);
         tcase_add_test(tc, test_attempt_over_max_attempts_applies_job_failed);
-        tcase_add_test(tc, test_kind_without_runner_stays_queued);
+        tcase_add_test(tc, test_zke_up_runs_and_fails_for_good);
         tcase_add_test(tc, test_cancel_stops_the_run_within_two_seconds);
         tcase_add_test(tc, test_graceful_stop_hands_the_job_over);
         suite_add_tcase(s, tc);

@@ -11,6 +11,7 @@
  *   worker_sql.c         every SQL statement, prepared by name
  *   worker_runner.c      the job runner: claim with a lease, heartbeat, cancel, outcome
  *   worker_connect.c     job kind connect (import): kubeconfig, then GET /version
+ *   worker_zke.c         job kinds zke-up and zke-remove (workers/zke over SSH)
  *   worker_prober.c      the prober: Running <-> Unreachable
  *
  * Threads: the main thread consumes commands with w->pg; the relay thread publishes with
@@ -418,6 +419,23 @@ cm_pg_err_t worker_kubeconfig_prepare(cm_pg_t *pg, char *errstr, size_t errstr_s
 worker_err_t worker_kubeconfig_load(worker_t *w, cm_pg_t *pg, const char *cluster,
                                     cm_kubeconfig_t **kc, char *errstr,
                                     size_t errstr_size);
+
+/* ---------------------------------------------------------------- worker_zke.c */
+
+/*
+ * Job kinds zke-up (reason create | update) and zke-remove (delete): the stored spec (its
+ * nodes replaced by the payload's "nodes" when given), "previousNodes" of an update, the
+ * sealed SSH key, and on update the certificates with their sealed keys, opened in memory
+ * only; the pinned host keys. zke's progress goes to cm.progress (done / changed -> ok,
+ * unchanged -> skipped); cancel is worker_job_stop_reason(). On success the kubeconfig
+ * and the certificate keys are sealed with this manager's key and stored with the public
+ * certificates; the host keys are stored whatever the outcome. Failures (pre-checks,
+ * SSH auth, a step's error) are final: JobFailed with zke's message.
+ */
+#define WSQL_ZKE_LOAD "w_zke_load"
+cm_pg_err_t worker_zke_prepare(cm_pg_t *pg, char *errstr, size_t errstr_size);
+worker_run_t worker_zke_up_run(worker_job_t *job, char *error, size_t error_size);
+worker_run_t worker_zke_remove_run(worker_job_t *job, char *error, size_t error_size);
 
 /* ---------------------------------------------------------------- worker_prober.c */
 

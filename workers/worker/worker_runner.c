@@ -82,12 +82,14 @@ static const struct {
      "id::text"},
 };
 
-/* The job kinds this worker runs (zke-up and zke-remove join with the zke issue). */
+/* The job kinds this worker runs. */
 static const struct {
         const char *kind;
         worker_job_fn *run;
 } runner_kinds[] = {
     {"connect", worker_connect_run},
+    {"zke-up", worker_zke_up_run},
+    {"zke-remove", worker_zke_remove_run},
 };
 
 struct worker_slot_s {
@@ -130,6 +132,9 @@ static cm_pg_err_t runner_prepare(cm_pg_t *pg, char *errstr, size_t errstr_size)
         if (worst == CM_PG_ERR_QUERY || worst == CM_PG_ERR_ARG)
                 return worst;
         cm_pg_err_t e = worker_kubeconfig_prepare(pg, errstr, errstr_size);
+        if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
+                return e;
+        e = worker_zke_prepare(pg, errstr, errstr_size);
         if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
                 return e;
         for (size_t i = 0; i < sizeof(runner_stmts) / sizeof(runner_stmts[0]); i++) {

@@ -82,6 +82,7 @@ typedef struct cm_config_s {
                 int parallelism;
                 int command_timeout_s;
                 int connect_timeout_s;
+                char *node_root; /* "" or a folder with {{node_name}} / {{node_address}} */
         } zke;
 
         char *path; /* file it was read from, or NULL for defaults only */
