@@ -502,7 +502,7 @@ START_TEST(test_example_loads_to_defaults)
                 strcat(live, line);
                 strcat(live, "\n");
         }
-        ck_assert_int_eq(keys, 40);
+        ck_assert_int_eq(keys, 41);
         tmp = write_tmp(live);
         ck_assert_msg(cm_config_load(&c, tmp, err, sizeof(err)) == CM_CONFIG_OK, "%s",
                       err);
