@@ -1,9 +1,6 @@
 /*
- * cm_config.c - the configuration of every cm service.
- *
- * The key table below is the only place a key is declared: loading, type and range
- * checks, the environment overrides and the documented example are all driven by it, so a
- * key cannot be documented but not loaded, or loaded but not documented.
+ * cm_config.c - loading the configuration of every cm service: defaults, then the file,
+ * then the environment, each value checked against the key table (cm_config_keys.c).
  */
 #include <errno.h>
 #include <libconfig.h>
@@ -15,175 +12,7 @@
 #include <string.h>
 
 #include "cm/config.h"
-
-typedef enum {
-        CM_CONFIG_T_STRING,
-        CM_CONFIG_T_INT,
-        CM_CONFIG_T_ENUM, /* a string from a fixed set */
-} cm_config_type_t;
-
-typedef struct cm_config_key_s {
-        const char *section;
-        const char *key;
-        cm_config_type_t type;
-        const char *def_str; /* STRING and ENUM */
-        long long def_int;   /* INT */
-        long long min, max;  /* INT: inclusive range; STRING: min is the minimum length */
-        const char *const *allowed; /* ENUM: NULL-terminated set */
-        size_t offset;              /* of the char * or int field in cm_config_t */
-        const char *doc;
-} cm_config_key_t;
-
-static const char *const cm_config_levels[] = {"debug", "info", "warn", "error", NULL};
-static const char *const cm_config_strategies[] = {"roundrobin", "range",
-                                                   "cooperative-sticky", NULL};
-
-#define CM_STR(sec, k, def, minlen, doc)                                                 \
-        {                                                                                \
-#sec, #k, CM_CONFIG_T_STRING, def, 0, minlen, 0, NULL,                   \
-                    offsetof(cm_config_t, sec.k), doc                                    \
-        }
-#define CM_INT(sec, k, def, lo, hi, doc)                                                 \
-        {                                                                                \
-#sec, #k, CM_CONFIG_T_INT, NULL, def, lo, hi, NULL,                      \
-                    offsetof(cm_config_t, sec.k), doc                                    \
-        }
-#define CM_ENUM(sec, k, def, set, doc)                                                   \
-        {                                                                                \
-#sec, #k, CM_CONFIG_T_ENUM, def, 0, 0, 0, set,                           \
-                    offsetof(cm_config_t, sec.k), doc                                    \
-        }
-
-static const cm_config_key_t cm_config_keys[] = {
-    CM_ENUM(log, level, "info", cm_config_levels, "Minimum level of the lines written."),
-    CM_STR(log, component, "", 0,
-           "Component name in every log line; empty means the service's own name."),
-
-    CM_STR(kafka, bootstrap_servers, "127.0.0.1:9092", 1,
-           "Comma-separated host:port list of the brokers to bootstrap from."),
-    CM_STR(kafka, client_id, "cm", 1,
-           "client.id sent to the brokers (shows in broker logs and quotas)."),
-    CM_ENUM(kafka, assignment_strategy, "roundrobin", cm_config_strategies,
-            "Consumer group partition assignment strategy."),
-    CM_STR(kafka, commands_topic, "cm.commands", 1,
-           "Topic of the commands (Avro cm.Command, keyed by cluster name)."),
-    CM_STR(kafka, events_topic, "cm.events", 1,
-           "Topic of the cluster events (Avro cm.ClusterEvent)."),
-    CM_STR(kafka, progress_topic, "cm.progress", 1,
-           "Topic of the job progress (Avro cm.JobProgress)."),
-    CM_STR(kafka, dlq_topic, "cm.commands.dlq", 1,
-           "Dead-letter topic for commands that cannot be decoded."),
-    CM_STR(kafka, worker_group, "cm-worker", 1, "Consumer group of cm-worker."),
-    CM_STR(kafka, projector_group, "cm-projector", 1,
-           "Consumer group of cm-projector (its offsets live in the database table "
-           "projector_offsets, not in the group)."),
-    CM_INT(kafka, session_timeout_ms, 10000, 1000, 300000,
-           "Consumer group session timeout, in milliseconds."),
-    CM_INT(kafka, fetch_wait_max_ms, 100, 1, 10000,
-           "Longest a consumer's fetch waits at the broker for new messages, in "
-           "milliseconds. Kafka answers as soon as data arrives; librdkafka's mock cluster "
-           "(cm-devbroker) only after this wait, so it bounds the local stack's latency."),
-    CM_INT(kafka, message_timeout_ms, 30000, 1000, 900000,
-           "Time a produced message may wait for delivery, in milliseconds."),
-
-    CM_STR(postgres, conninfo, "host=127.0.0.1 port=5432 dbname=cm user=cm", 0,
-           "libpq connection string (never logged; may hold a password)."),
-    CM_INT(postgres, connect_timeout_s, 5, 1, 300, "Connection timeout, in seconds."),
-    CM_INT(postgres, reconnect_min_ms, 100, 10, 60000,
-           "First delay before reconnecting after a lost connection, in milliseconds."),
-    CM_INT(postgres, reconnect_max_ms, 5000, 100, 600000,
-           "Upper bound of the doubling reconnect delay, in milliseconds."),
-
-    CM_STR(api, listen, "127.0.0.1:8080", 1, "host:port cm-api listens on."),
-    CM_INT(api, threads, 4, 1, 256, "HTTP worker threads of cm-api."),
-    CM_INT(api, max_body_bytes, 1048576, 1024, 67108864,
-           "Largest request body accepted, in bytes."),
-    CM_INT(api, wait_max_s, 60, 0, 3600,
-           "Upper bound of a request's Prefer: wait=N, in seconds (0: never wait)."),
-    CM_INT(api, sse_keepalive_s, 15, 1, 300,
-           "Interval of the keep-alive comment on an idle event stream (GET "
-           "/v1/clusters/{name}/events with Accept: text/event-stream), in seconds; also "
-           "how soon a stream whose client left is noticed."),
-    CM_INT(api, rate_limit_per_s, 50, 0, 1000000,
-           "Requests per second allowed to one API token (or, without a token, to one "
-           "client address) on /v1 endpoints; 0 turns rate limiting off. Over the limit: "
-           "429 with Retry-After."),
-    CM_INT(api, rate_limit_burst, 100, 1, 1000000,
-           "Requests one token or address may make at once before the per-second rate "
-           "applies (the bucket size)."),
-
-    CM_STR(health, listen, "127.0.0.1:0", 1,
-           "host:port of /healthz, /readyz and /metrics of the workers (port 0: any free "
-           "port)."),
-    CM_INT(health, broker_timeout_ms, 2000, 100, 60000,
-           "Time /readyz waits for the brokers' metadata, in milliseconds."),
-
-    CM_STR(seal, public_key_file, ".local/keys/seal.pub", 1,
-           "File of the public key secrets are sealed with."),
-    CM_STR(seal, secret_key_file, ".local/keys/seal.key", 1,
-           "File of the private key that opens sealed secrets (keep it mode 0600)."),
-
-    CM_INT(job, runners, 4, 0, 256,
-           "Jobs one cm-worker runs at the same time (one thread and one database "
-           "connection each); 0: this worker runs no job (commands, relay and prober "
-           "only)."),
-    CM_INT(job, max_attempts, 3, 1, 100,
-           "Attempts of a job (claims: a run cut short by a crashed worker counts) before "
-           "it fails."),
-    CM_INT(job, lease_s, 30, 2, 3600,
-           "A job whose runner has not renewed its lease for this long is taken over, in "
-           "seconds."),
-    CM_INT(job, heartbeat_s, 5, 1, 600,
-           "Interval at which a runner renews its lease, in seconds (below lease_s)."),
-
-    CM_INT(probe, interval_s, 15, 1, 3600,
-           "Interval between probes of a cluster, in seconds."),
-    CM_INT(probe, timeout_s, 5, 1, 300, "Timeout of one probe, in seconds."),
-    CM_INT(probe, parallelism, 16, 1, 256,
-           "Clusters one cm-worker probes at the same time."),
-
-    CM_INT(connect, deadline_s, 600, 1, 86400,
-           "Time an import may take to reach the API server, in seconds."),
-
-    CM_INT(zke, parallelism, 50, 1, 1000, "Nodes worked on at the same time by one job."),
-    CM_INT(zke, command_timeout_s, 600, 10, 86400,
-           "Timeout of one remote command on a node, in seconds."),
-    CM_INT(zke, connect_timeout_s, 10, 1, 600, "SSH connection timeout, in seconds."),
-    CM_STR(zke, node_root, "", 0,
-           "Folder on each node under which the plan's absolute paths live, with "
-           "{{node_name}} / {{node_address}} filled in; empty: the node's /. For test "
-           "rigs where all nodes share one machine."),
-};
-
-#define CM_CONFIG_NKEYS (sizeof(cm_config_keys) / sizeof(cm_config_keys[0]))
-
-/* One line about each section, for the example; sections come in the order of the keys.
- */
-static const struct {
-        const char *name;
-        const char *doc;
-} cm_config_sections[] = {
-    {"log", "Structured logs: JSON lines on stderr."},
-    {"kafka", "Kafka brokers, topics and consumer group."},
-    {"postgres", "PostgreSQL, the write and read models."},
-    {"api", "cm-api, the REST API."},
-    {"health", "Health and metrics endpoint of cm-worker and cm-projector."},
-    {"seal", "Keys that seal secrets (SSH keys, kubeconfigs)."},
-    {"job", "Jobs run by cm-worker (create, update, delete, import)."},
-    {"probe", "The prober of running clusters."},
-    {"connect", "Import of an existing cluster."},
-    {"zke", "The cluster provisioner (SSH to the nodes)."},
-};
-
-#define CM_CONFIG_NSECTIONS (sizeof(cm_config_sections) / sizeof(cm_config_sections[0]))
-
-static const char *cm_config_section_doc(const char *name)
-{
-        for (size_t i = 0; i < CM_CONFIG_NSECTIONS; i++)
-                if (strcmp(cm_config_sections[i].name, name) == 0)
-                        return cm_config_sections[i].doc;
-        return "Keys of this section.";
-}
+#include "cm_config_int.h"
 
 /* Where a key's value came from: "file:line", "CM_X_Y", or "" for the default. */
 typedef char cm_config_origin_t[256];
@@ -328,20 +157,6 @@ static const char *cm_config_type_name(int type)
                 return "a list";
         }
         return "nothing";
-}
-
-static void cm_config_allowed_list(const cm_config_key_t *k, char *out, size_t out_size)
-{
-        size_t len = 0;
-
-        out[0] = '\0';
-        for (size_t i = 0; k->allowed[i]; i++) {
-                int n = snprintf(out + len, out_size - len, "%s%s", i ? ", " : "",
-                                 k->allowed[i]);
-                if (n < 0 || (size_t)n >= out_size - len)
-                        return;
-                len += (size_t)n;
-        }
 }
 
 /* Range and set checks shared by the file and the environment; origin prefixes the
@@ -712,15 +527,6 @@ static cm_config_err_t cm_config_read(const char *path, char **text, size_t *len
         return CM_CONFIG_OK;
 }
 
-/* CM_<SECTION>_<KEY>, upper-cased. */
-static void cm_config_env_name(const cm_config_key_t *k, char *out, size_t out_size)
-{
-        snprintf(out, out_size, "CM_%s_%s", k->section, k->key);
-        for (char *p = out; *p; p++)
-                if (*p >= 'a' && *p <= 'z')
-                        *p = (char)(*p - 'a' + 'A');
-}
-
 static cm_config_err_t cm_config_apply_env(cm_config_t *conf, cm_config_origin_t *origins,
                                            char *errstr, size_t errstr_size)
 {
@@ -869,86 +675,4 @@ void cm_config_destroy(cm_config_t *conf)
         }
         free(conf->path);
         conf->path = NULL;
-}
-
-/* Appends a libconfig string literal of s. */
-static void cm_config_put_quoted(FILE *fp, const char *s)
-{
-        fputc('"', fp);
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                if (*p == '"' || *p == '\\')
-                        fprintf(fp, "\\%c", *p);
-                else if (*p < 0x20 || *p == 0x7f)
-                        fprintf(fp, "\\x%02x", *p);
-                else
-                        fputc(*p, fp);
-        }
-        fputc('"', fp);
-}
-
-char *cm_config_example(void)
-{
-        char *buf = NULL, var[128], set[256];
-        size_t len = 0;
-        FILE *fp = open_memstream(&buf, &len);
-
-        if (!fp)
-                return NULL;
-        fputs(
-            "# cm.conf.example - every key of the cm configuration, its default and "
-            "meaning.\n"
-            "#\n"
-            "# Generated by cm_config_example() from the key table in "
-            "common/cm_config.c; a\n"
-            "# unit test keeps the two identical, so edit the table, not this file.\n"
-            "# Syntax: libconfig. Every key is optional: the commented-out value is the\n"
-            "# built-in default. Precedence: default, then this file, then the "
-            "environment\n"
-            "# variable named with each key (CM_<SECTION>_<KEY>). An unknown key, a "
-            "wrong type\n"
-            "# or an out-of-range value stops the service with the file, line and key "
-            "named.\n",
-            fp);
-        for (size_t s = 0; s < CM_CONFIG_NKEYS; s++) {
-                const char *sec = cm_config_keys[s].section;
-                size_t seen = 0;
-                for (size_t j = 0; j < s && !seen; j++)
-                        seen = strcmp(cm_config_keys[j].section, sec) == 0;
-                if (seen)
-                        continue; /* section already written with all its keys */
-                fprintf(fp, "\n# %s\n%s:\n{\n", cm_config_section_doc(sec), sec);
-                int first = 1;
-                for (size_t i = s; i < CM_CONFIG_NKEYS; i++) {
-                        const cm_config_key_t *k = &cm_config_keys[i];
-                        if (strcmp(k->section, sec) != 0)
-                                continue;
-                        cm_config_env_name(k, var, sizeof(var));
-                        fprintf(fp, "%s  # %s\n", first ? "" : "\n", k->doc);
-                        first = 0;
-                        if (k->type == CM_CONFIG_T_INT) {
-                                fprintf(fp, "  # Range %lld..%lld. Environment: %s.\n",
-                                        k->min, k->max, var);
-                                fprintf(fp, "  # %s = %lld;\n", k->key, k->def_int);
-                        } else {
-                                if (k->type == CM_CONFIG_T_ENUM) {
-                                        cm_config_allowed_list(k, set, sizeof(set));
-                                        fprintf(fp, "  # One of: %s. Environment: %s.\n",
-                                                set, var);
-                                } else {
-                                        fprintf(fp, "  # %sEnvironment: %s.\n",
-                                                k->min > 0 ? "Must not be empty. " : "",
-                                                var);
-                                }
-                                fprintf(fp, "  # %s = ", k->key);
-                                cm_config_put_quoted(fp, k->def_str);
-                                fputs(";\n", fp);
-                        }
-                }
-                fputs("};\n", fp);
-        }
-        if (fclose(fp) != 0) {
-                free(buf);
-                return NULL;
-        }
-        return buf;
 }
