@@ -37,7 +37,8 @@ stream() {
     sleep 0.25
   done
 }
-stream >"$CM_UP_DIR/requests.log" &
+: >"$CM_UP_DIR/requests.log"
+stream >>"$CM_UP_DIR/requests.log" &
 spid=$!
 
 # all_ready WANT: every service's /readyz answers WANT (for 503: naming the database)
