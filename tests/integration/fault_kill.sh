@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fault_kill - random kill -9 of a cm-worker or the projector during create, update,
-# cancel, delete and import (scripts/up -d stack; zke clusters on sshd + fake-docker nodes,
-# one node each; imports of a live fake API server). 50 trials (CM_FAULTS_LONG=1: 200):
+# cancel, delete and import (scripts/up -d stack; two zke clusters on sshd + fake-docker
+# nodes, two nodes each; imports of a live fake API server). 50 trials (CM_FAULTS_LONG=1: 200):
 # each sends a random command of a random cluster through the API, waits a random moment,
 # kills a random victim with SIGKILL and restarts it (./scripts/up restart NAME). Then,
 # once everything is quiet:
@@ -14,17 +14,18 @@
 . "${CM_SOURCE_DIR:?run through ctest}/tests/integration/lib/e2e.sh" || exit 1
 . "$src/tests/integration/lib/e2e_zke.sh"
 
-trials=50 zk=3 im=4
+trials=50 zk=2 im=4
 [ -n "${CM_FAULTS_LONG:-}" ] && trials=200
-zke_nodes_start $zk
+zke_nodes_start $((zk * 2))
 export CM_JOB_LEASE_S=4 CM_JOB_HEARTBEAT_S=1 CM_JOB_MAX_ATTEMPTS=50 CM_KAFKA_SESSION_TIMEOUT_MS=6000
 e2e_up
 zke_after_up
 k8s="$CM_UP_DIR/k8s-kill"
 k8s_start "$k8s"
 for i in $(seq 1 $zk); do
-  create_body "zk$i" "$CM_SSHD_KEY" "$CM_UP_DIR/create-zk$i.json" "$(node_json "$i" controlplane etcd worker)"
-  nodes_body "$CM_UP_DIR/nodes-zk$i.json" "$(node_json "$i" controlplane etcd worker)"
+  nodes=("$(node_json $((2 * i - 1)) controlplane etcd)" "$(node_json $((2 * i)) worker)")
+  create_body "zk$i" "$CM_SSHD_KEY" "$CM_UP_DIR/create-zk$i.json" "${nodes[@]}"
+  nodes_body "$CM_UP_DIR/nodes-zk$i.json" "${nodes[@]}"
 done
 for i in $(seq 1 $im); do import_body "im$i" "$k8s/kubeconfig" "$CM_UP_DIR/import-im$i.json"; done
 : >"$CM_UP_DIR/ids"
@@ -51,14 +52,14 @@ restarts=0
 for t in $(seq 1 $trials); do
   if [ $((RANDOM % 2)) = 0 ]; then
     c="zk$((RANDOM % zk + 1))"
-    kinds=(create create update cancel delete)
+    kinds=(create create create update update cancel delete)
   else
     c="im$((RANDOM % im + 1))"
-    kinds=(import import cancel delete)
+    kinds=(import import import cancel delete)
   fi
   kind=${kinds[$((RANDOM % ${#kinds[@]}))]}
   send "$kind" "$c"
-  sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
+  sleep "$((RANDOM % 2)).$((RANDOM % 10))$((RANDOM % 10))"
   v=${victims[$((RANDOM % 3))]}
   kill -KILL "$(cat "$CM_UP_DIR/run/$v.pid")" 2>/dev/null || true
   sleep "0.$((RANDOM % 5))"
@@ -97,7 +98,7 @@ wrong=$(sql "SELECT string_agg(w.name || ' is ' || w.state || ' after ' || l.typ
 twice=$(cat "$CM_UP_DIR"/run/cm-worker-*.log | grep '"msg":"job finished"' | grep -o '"jobId":"[^"]*"' | sort | uniq -d)
 [ -z "$twice" ] && pass "no job finished twice ($(sql "SELECT count(*) FROM jobs") jobs, $(sql "SELECT coalesce(max(attempt), 0) FROM jobs") attempts at most)" || fail "jobs finished twice: $twice"
 started=""
-for i in $(seq 1 $zk); do
+for i in $(seq 1 $((zk * 2))); do
   s=$("$E2E_PY" - "$ZKE_NODES/node$i/docker.log" <<'PY'
 import re, sys
 live, bad = set(), []
