@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# fault_broker - nothing is lost and nothing is applied twice while the Kafka broker
+# misbehaves. The whole stack runs on scripts/up -d; tests/integration/fault_driver puts
+# 10,000 Import/Cancel/Import/Delete commands of 250 clusters straight onto cm.commands
+# (imports of a live fake API server, so connect jobs run and finish) while a background
+# loop injects faults through cm-devbroker's control socket: request errors on produce,
+# fetch, offset commit and heartbeat, one broker at a time down and up again, partition
+# leaders moved. Afterwards, once everything is quiet:
+#   - every command id is in applied_commands exactly once (applied or rejected), and the
+#     projector's command_results say the same for each;
+#   - an applied command has exactly one "...Requested" event, a rejected one none;
+#   - each cluster's outbox and cluster_events are seq 1..n without gap or repeat, every
+#     outbox row is sent, and each event starts from the state the previous one ended in;
+#   - no job is left queued or running, every service is still alive;
+#   - the read model equals the write model (e2e_check_models).
+# CM_FAULTS_LONG=1: 1,000 clusters x 50 rounds (50,000 commands).
+. "${CM_SOURCE_DIR:?run through ctest}/tests/integration/lib/e2e.sh" || exit 1
+
+clusters=250 rounds=40 rate=400 quiet_s=240
+if [ -n "${CM_FAULTS_LONG:-}" ]; then clusters=1000 rounds=50 rate=600 quiet_s=1200; fi
+total=$((clusters * rounds))
+export CM_JOB_RUNNERS=8 CM_PROBE_INTERVAL_S=30 CM_CONNECT_DEADLINE_S=60
+e2e_up
+ctl="$CM_UP_DIR/run/devbroker/control.sock"
+bootstrap=$(cat "$CM_UP_DIR/run/devbroker/bootstrap")
+ctlc() { "$CM_BINARY_DIR/tools/cm-devbroker" --ctl "$ctl" "$@"; }
+[ "$(ctlc ping)" = "ok pong" ] && pass "scripts/up's cm-devbroker has a control socket" || fail "no control socket at $ctl"
+
+k8s="$CM_UP_DIR/k8s-fb"
+k8s_start "$k8s"
+
+# The fault loop: one fault about every 0.7 s until the driver and the services are done.
+faults() {
+  local n=0 b f
+  while [ ! -e "$CM_UP_DIR/stop-faults" ]; do
+    f=$((RANDOM % 8))
+    b=$((RANDOM % 3 + 1))
+    case $f in
+      0) ctlc errors produce 5 NOT_LEADER_FOR_PARTITION ;;
+      1) ctlc errors fetch 5 NOT_LEADER_FOR_PARTITION ;;
+      2) ctlc errors offsetcommit 3 COORDINATOR_NOT_AVAILABLE ;;
+      3) ctlc errors heartbeat 2 REBALANCE_IN_PROGRESS ;;
+      4) ctlc errors produce 3 REQUEST_TIMED_OUT ;;
+      5) ctlc broker-down "$b" && sleep 2 && ctlc broker-up "$b" ;;
+      6) ctlc leader cm.commands $((RANDOM % 12)) "$b" ;;
+      7) ctlc leader cm.events $((RANDOM % 12)) "$b" ;;
+    esac
+    n=$((n + 1))
+    sleep 0.$((RANDOM % 5 + 5))
+  done
+  for b in 1 2 3; do ctlc broker-up "$b"; done
+  echo "$n faults injected"
+}
+faults >"$CM_UP_DIR/faults.log" 2>&1 &
+fpid=$!
+
+t0=$SECONDS
+if "$CM_BINARY_DIR/tests/fault_driver" "$bootstrap" "$CM_UP_DIR/keys/seal.pub" "$k8s/kubeconfig" \
+  fb "$clusters" "$rounds" "$rate" "$CM_UP_DIR/ids.csv" 2>"$CM_UP_DIR/driver.log"; then
+  pass "$total commands of $clusters clusters produced under faults ($(tail -1 "$CM_UP_DIR/driver.log"))"
+else
+  fail "the driver failed: $(tail -3 "$CM_UP_DIR/driver.log")"
+fi
+sql "CREATE TABLE fault_ids (command_id text PRIMARY KEY, cluster text, kind text)"
+psql "$conninfo" -qAtX -v ON_ERROR_STOP=1 -c "\\copy fault_ids FROM '$CM_UP_DIR/ids.csv' WITH (FORMAT csv)"
+[ "$(sql "SELECT count(*) FROM fault_ids")" = "$total" ] && pass "$total distinct command ids" || fail "ids: $(sql "SELECT count(*) FROM fault_ids")"
+
+# quiet: every command answered in both models, no job left, nothing left to relay
+quiet_sql="SELECT (SELECT count(*) FROM fault_ids i JOIN applied_commands a USING (command_id))
+                + (SELECT count(*) FROM fault_ids i JOIN command_results r USING (command_id)
+                    WHERE r.status <> 'pending')
+                - 2 * $total
+                - (SELECT count(*) FROM jobs WHERE state IN ('queued', 'running'))
+                - (SELECT count(*) FROM outbox WHERE sent_at IS NULL)
+                - (SELECT count(*) FROM rejection_outbox WHERE sent_at IS NULL)"
+left=""
+for _ in $(seq 1 $((quiet_s * 2))); do
+  left=$(sql "$quiet_sql" 2>/dev/null || echo x)
+  [ "$left" = 0 ] && break
+  sleep 0.5
+done
+touch "$CM_UP_DIR/stop-faults"
+wait "$fpid" || true
+echo "  quiet after $((SECONDS - t0)) s; $(tail -1 "$CM_UP_DIR/faults.log")"
+[ "$left" = 0 ] && pass "quiet within ${quiet_s}s" || fail "not quiet after ${quiet_s}s: $(sql "SELECT
+  (SELECT count(*) FROM fault_ids i JOIN applied_commands a USING (command_id)) || ' applied, '
+  || (SELECT count(*) FROM fault_ids i JOIN command_results r USING (command_id) WHERE r.status <> 'pending') || ' results, '
+  || (SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')) || ' jobs, '
+  || (SELECT count(*) FROM outbox WHERE sent_at IS NULL) || ' unsent'")"
+f=$(grep -c '^ok' "$CM_UP_DIR/faults.log" || true)
+[ "$f" -ge 20 ] && pass "$f faults injected during the run" || fail "only $f faults injected: $(grep -v '^ok' "$CM_UP_DIR/faults.log" | head -3)"
+
+# nothing lost, nothing applied twice
+lost=$(sql "SELECT count(*) FROM fault_ids i LEFT JOIN applied_commands a USING (command_id) WHERE a.command_id IS NULL")
+[ "$lost" = 0 ] && pass "every command was applied or rejected ($(sql "SELECT string_agg(result || ' ' || n, ', ') FROM (SELECT result, count(*) n FROM fault_ids JOIN applied_commands USING (command_id) GROUP BY result) x"))" || fail "$lost commands lost"
+bad=$(sql "SELECT count(*) FROM fault_ids i JOIN applied_commands a USING (command_id)
+            LEFT JOIN command_results r USING (command_id)
+           WHERE r.status IS DISTINCT FROM a.result")
+[ "$bad" = 0 ] && pass "command_results agree with applied_commands for each id" || fail "$bad command results differ"
+twice=$(sql "SELECT count(*) FROM fault_ids i JOIN applied_commands a USING (command_id)
+              WHERE (SELECT count(*) FROM cluster_events e WHERE e.command_id = i.command_id
+                       AND e.type LIKE '%Requested')
+                    <> CASE a.result WHEN 'applied' THEN 1 ELSE 0 END")
+[ "$twice" = 0 ] && pass "each applied command has exactly one event, each rejected one none" || fail "$twice commands with a wrong event count"
+rej=$(sql "SELECT count(*) FROM fault_ids i JOIN applied_commands a USING (command_id)
+            WHERE a.result = 'rejected' AND NOT EXISTS (SELECT 1 FROM rejection_outbox o
+                  WHERE o.command_id = i.command_id AND o.sent_at IS NOT NULL)")
+[ "$rej" = 0 ] && pass "every rejection was published" || fail "$rej rejections not published"
+
+# per-cluster sequences
+gaps=$(sql "SELECT string_agg(cluster, ' ') FROM (SELECT o.cluster FROM outbox o
+              JOIN cluster_state w ON w.name = o.cluster GROUP BY o.cluster, w.seq
+            HAVING count(*) <> w.seq OR count(DISTINCT o.seq) <> w.seq OR min(o.seq) <> 1
+                   OR max(o.seq) <> w.seq OR bool_or(o.sent_at IS NULL)) x")
+[ -z "$gaps" ] && pass "every cluster's outbox is seq 1..n and sent" || fail "outbox gaps: $gaps"
+chain=$(sql "SELECT count(*) FROM (SELECT from_state, lag(to_state) OVER w AS prev, seq
+              FROM cluster_events WHERE cluster LIKE 'fb-%' WINDOW w AS (PARTITION BY cluster ORDER BY seq)) x
+             WHERE seq > 1 AND from_state IS DISTINCT FROM prev
+               AND NOT (prev = 'Deleted' AND from_state IS NULL)")
+[ "$chain" = 0 ] && pass "every event starts where the previous one ended" || fail "$chain events out of chain"
+n=$(sql "SELECT count(*) FROM cluster_state WHERE name LIKE 'fb-%'")
+[ "$n" = "$clusters" ] && pass "$n clusters in the write model" || fail "$n clusters, expected $clusters"
+for s in cm-projector cm-worker-1 cm-worker-2 cm-api; do
+  kill -0 "$(cat "$CM_UP_DIR/run/$s.pid")" 2>/dev/null && pass "$s survived the faults" || fail "$s died: $(tail -3 "$CM_UP_DIR/run/$s.log")"
+done
+e2e_check_models
+e2e_done
