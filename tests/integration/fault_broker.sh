@@ -93,6 +93,14 @@ f=$(grep -c '^ok' "$CM_UP_DIR/faults.log" || true)
 # nothing lost, nothing applied twice
 lost=$(sql "SELECT count(*) FROM fault_ids i LEFT JOIN applied_commands a USING (command_id) WHERE a.command_id IS NULL")
 [ "$lost" = 0 ] && pass "every command was applied or rejected ($(sql "SELECT string_agg(result || ' ' || n, ', ') FROM (SELECT result, count(*) n FROM fault_ids JOIN applied_commands USING (command_id) GROUP BY result) x"))" || fail "$lost commands lost"
+if [ "$lost" != 0 ]; then
+  # Were they ever on the topic? Count each lost command's cluster's messages there.
+  bs=$(cat "$CM_UP_DIR/run/devbroker/bootstrap")
+  kcat -b "$bs" -C -t cm.commands -o beginning -e -q -f '%k %p %o\n' >"$CM_UP_DIR/commands-topic.txt" 2>/dev/null || true
+  for c in $(sql "SELECT i.cluster FROM fault_ids i LEFT JOIN applied_commands a USING (command_id) WHERE a.command_id IS NULL"); do
+    echo "  lost command of $c: $(grep -c "^$c " "$CM_UP_DIR/commands-topic.txt") of its $(grep -c ",$c," "$CM_UP_DIR/ids.csv") commands on cm.commands; last: $(grep "^$c " "$CM_UP_DIR/commands-topic.txt" | tail -1)"
+  done
+fi
 bad=$(sql "SELECT count(*) FROM fault_ids i JOIN applied_commands a USING (command_id)
             LEFT JOIN command_results r USING (command_id)
            WHERE r.status IS DISTINCT FROM a.result")
