@@ -321,9 +321,16 @@ static void *prober_main(void *arg)
                         cm_service_sleep_ms(1000);
                         continue;
                 }
-                if (round_list(p) == 0 && p->count > 0) {
-                        round_probe(p);
-                        round_apply(p);
+                if (round_list(p) == 0) {
+                        if (p->count > 0) {
+                                round_probe(p);
+                                round_apply(p);
+                        }
+                        worker_metrics_t *m = &p->w->metrics;
+                        atomic_store(&m->probe_round_ms,
+                                     (unsigned long)(mono_ms() - start));
+                        atomic_store(&m->probe_round_clusters, (unsigned long)p->count);
+                        atomic_fetch_add(&m->probe_rounds, 1);
                 }
                 int64_t left = interval - (mono_ms() - start);
                 if (left > 0)
