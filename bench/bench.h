@@ -9,6 +9,9 @@
  *   bench_projector.c  events: cluster events onto cm.events, until projected;
  *                      copy: COPY of the projected rows into the same tables
  *   bench_e2e.c        pace: POST /v1/clusters at a fixed rate, latency to the read model
+ *   bench_zke.c        zke-precheck: zke's connect + precheck steps over sshd nodes;
+ *                      zke-script: the probe script the pre-check runs (for baselines)
+ *   bench_prober.c     imports: Import commands onto cm.commands, until Running
  *
  * Single-threaded except bench_e2e.c's listener. Traffic goes to the addresses given on
  * the command line only (bench/run gives 127.0.0.1).
@@ -29,17 +32,21 @@
 typedef struct bench_opts_s {
         const char *bootstrap; /* Kafka bootstrap servers */
         const char *topic;
-        const char *conninfo; /* PostgreSQL */
-        const char *pub;      /* the manager's sealing public key file */
-        const char *sshkey;   /* an SSH private key file (sealed before it leaves) */
-        const char *prefix;   /* cluster names: <prefix>-<i> */
-        const char *url;      /* cm-api base URL */
-        const char *token;    /* cm-api admin token */
-        long n;               /* how many commands / events */
-        double rate;          /* pace: requests per second */
-        double seconds;       /* pace: how long */
-        int concurrency;      /* pace: connections at most */
-        int timeout_s;        /* how long to wait for the last row */
+        const char *conninfo;   /* PostgreSQL */
+        const char *pub;        /* the manager's sealing public key file */
+        const char *sshkey;     /* an SSH private key file (sealed before it leaves) */
+        const char *prefix;     /* cluster names: <prefix>-<i> */
+        const char *url;        /* cm-api base URL */
+        const char *token;      /* cm-api admin token */
+        long n;                 /* how many commands / events */
+        double rate;            /* pace: requests per second */
+        double seconds;         /* pace: how long */
+        int concurrency;        /* pace: connections at most */
+        int timeout_s;          /* how long to wait for the last row */
+        const char *user;       /* zke-precheck: the nodes' SSH user */
+        int port;               /* zke-precheck: the nodes' SSH port */
+        const char *kubeconfig; /* imports: a kubeconfig file per line of this list */
+        long start;             /* imports: first index of the names */
 } bench_opts_t;
 
 /* Seconds on the monotonic clock. */
@@ -97,5 +104,8 @@ int bench_worker_sql(const bench_opts_t *o);
 int bench_events(const bench_opts_t *o);
 int bench_copy(const bench_opts_t *o);
 int bench_pace(const bench_opts_t *o);
+int bench_zke_precheck(const bench_opts_t *o);
+int bench_zke_script(void);
+int bench_imports(const bench_opts_t *o);
 
 #endif

@@ -7,6 +7,10 @@
  *   cm-bench copy       --conninfo C
  *   cm-bench pace       --url U --token T --sshkey F --conninfo C --rate R --seconds S
  *                       --prefix P [--concurrency M]
+ *   cm-bench zke-precheck --n N --user U --port P --sshkey F
+ *   cm-bench zke-script
+ *   cm-bench imports    --bootstrap B --topic T --conninfo C --pub F --kubeconfig LIST
+ *                       --n N --start I --prefix P
  * Each prints one JSON object on stdout; progress and errors go to stderr.
  */
 #include <getopt.h>
@@ -157,10 +161,12 @@ void bench_free_messages(char **keys, unsigned char **msgs, size_t *lens, long n
 
 static void usage(FILE *fp)
 {
-        fputs("usage: cm-bench commands|worker-sql|events|copy|pace [options]\n"
+        fputs("usage: cm-bench commands|worker-sql|events|copy|pace|zke-precheck|"
+              "zke-script|imports [options]\n"
               "  --bootstrap B --topic T --conninfo C --pub FILE --sshkey FILE\n"
               "  --n N --prefix P --url U --token T --rate R --seconds S\n"
-              "  --concurrency M --timeout S\n",
+              "  --concurrency M --timeout S --user U --port P --kubeconfig LIST\n"
+              "  --start I\n",
               fp);
 }
 
@@ -180,6 +186,10 @@ int main(int argc, char **argv)
             {"seconds", required_argument, NULL, 'S'},
             {"concurrency", required_argument, NULL, 'c'},
             {"timeout", required_argument, NULL, 'T'},
+            {"user", required_argument, NULL, 'U'},
+            {"port", required_argument, NULL, 'P'},
+            {"kubeconfig", required_argument, NULL, 'K'},
+            {"start", required_argument, NULL, 'I'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         bench_opts_t o = {.prefix = "bench", .concurrency = 64, .timeout_s = 120};
@@ -232,6 +242,18 @@ int main(int argc, char **argv)
                 case 'T':
                         o.timeout_s = atoi(optarg);
                         break;
+                case 'U':
+                        o.user = optarg;
+                        break;
+                case 'P':
+                        o.port = atoi(optarg);
+                        break;
+                case 'K':
+                        o.kubeconfig = optarg;
+                        break;
+                case 'I':
+                        o.start = atol(optarg);
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -254,6 +276,12 @@ int main(int argc, char **argv)
                 return bench_copy(&o);
         if (strcmp(sub, "pace") == 0)
                 return bench_pace(&o);
+        if (strcmp(sub, "zke-precheck") == 0)
+                return bench_zke_precheck(&o);
+        if (strcmp(sub, "zke-script") == 0)
+                return bench_zke_script();
+        if (strcmp(sub, "imports") == 0)
+                return bench_imports(&o);
         fprintf(stderr, "cm-bench: unknown subcommand \"%s\"\n", sub);
         usage(stderr);
         return 2;

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # bench/run works (not how fast cm is: benchmarks report, they never fail the suite): a
 # --quick run with tiny sizes on this build measures every row it can, writes the JSON with
-# the machine, the rates and ratios and the rows not measured yet, and leaves no process
-# behind.
+# the machine, the rates and ratios (the zke row on 3 sshd nodes, the prober row with 5 and
+# 10 clusters probed every second), and leaves no process behind.
 set -euo pipefail
 src=${CM_SOURCE_DIR:?run through ctest}
 export CM_BENCH_BUILD_DIR=${CM_BINARY_DIR:?run through ctest}
 export CM_BENCH_WORKER_N=20 CM_BENCH_PROJECTOR_N=50 CM_BENCH_API_SECONDS=1
 export CM_BENCH_E2E_SECONDS=1 CM_BENCH_E2E_RATES="20 100"
+export CM_BENCH_ZKE_NODES=3 CM_BENCH_ZKE_RUNS=1 CM_BENCH_PROBER_NS="5 10" CM_BENCH_PROBE_INTERVAL_S=1
 out=$(mktemp -d /tmp/cm-bench-smoke.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 failures=0 passes=0
@@ -25,8 +26,12 @@ for row in worker projector api; do
   grep -Eq "^$row +\| +[0-9,.]+ .*\| +[0-9,.]+ .*\| [0-9]+\.[0-9]{3}$" "$out/run.log" \
     && pass "table row $row has two rates and a ratio" || fail "table row $row: $(grep "^$row " "$out/run.log")"
 done
-grep -q '^zke fan-out *| not measured yet: needs' "$out/run.log" && pass "zke fan-out marked not measured yet" \
-  || fail "no 'not measured yet' line for zke fan-out"
+for row in "zke vs pssh" "zke vs ansible" "prober N=5" "prober N=10"; do
+  grep -Eq "^$row +\| +[0-9,.]+ .*\| +[0-9,.]+ .*\| [0-9]+\.[0-9]{3}$" "$out/run.log" \
+    && pass "table row $row has two rates and a ratio" || fail "table row $row: $(grep "^$row " "$out/run.log")"
+done
+grep -Eq '^prober scale +\| largest N within 15 s: 10 ' "$out/run.log" && pass "prober scale names the largest N" \
+  || fail "prober scale line: $(grep '^prober scale' "$out/run.log")"
 
 python3 - "$out/results.json" <<'PY' && pass "results JSON complete" || fail "results JSON incomplete"
 import json, sys
@@ -46,8 +51,16 @@ for rate in ("20", "100"):
     x = rows[f"e2e {rate}/s"]
     assert x["status"] == "measured" and 0 < x["p50_ms"] <= x["p99_ms"], x
     assert x["cm"]["accepted"] == x["cm"]["visible"] == int(rate), x
-for name in ("zke fan-out", "prober scale"):
-    assert rows[name]["status"] == "not measured yet" and rows[name]["note"].startswith("needs")
+for base in ("pssh", "ansible"):
+    x = rows[f"zke vs {base}"]
+    assert x["status"] == "measured", x
+    assert x["cm"]["done"] == x["cm"]["passed"] == 3 and x["baseline"]["done"] == 3, x
+for n in (5, 10):
+    x = rows[f"prober N={n}"]
+    assert x["status"] == "measured" and x["cm"]["done"] == n and x["baseline"]["done"] == n, x
+    assert 0 < x["cm"]["round_s"] < 15, x
+x = rows["prober scale"]
+assert x["status"] == "measured" and x["largest_n_within_15s"] == 10, x
 PY
 
 dir=$(sed -n 's/.*state in \(\/tmp\/cm-bench\.[A-Za-z0-9]*\).*/\1/p' "$out/run.log" | head -n 1)

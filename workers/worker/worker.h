@@ -70,10 +70,13 @@ typedef struct worker_metrics_s {
         atomic_ulong jobs_succeeded;
         atomic_ulong jobs_failed;
         atomic_ulong jobs_canceled;
-        atomic_ulong jobs_abandoned;    /* runs given up: lease lost, or stopping */
-        atomic_ulong probes_ok;         /* prober: probes answered */
-        atomic_ulong probes_failed;     /* prober: probes not answered */
-        atomic_ulong probe_transitions; /* ProbeFailed / ProbeSucceeded applied */
+        atomic_ulong jobs_abandoned;       /* runs given up: lease lost, or stopping */
+        atomic_ulong probes_ok;            /* prober: probes answered */
+        atomic_ulong probes_failed;        /* prober: probes not answered */
+        atomic_ulong probe_transitions;    /* ProbeFailed / ProbeSucceeded applied */
+        atomic_ulong probe_rounds;         /* prober rounds completed */
+        atomic_ulong probe_round_ms;       /* the last round: list, probe and apply */
+        atomic_ulong probe_round_clusters; /* clusters the last round probed */
 } worker_metrics_t;
 
 typedef struct worker_runners_s worker_runners_t; /* worker_runner.c */

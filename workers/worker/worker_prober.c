@@ -321,9 +321,26 @@ static void *prober_main(void *arg)
                         cm_service_sleep_ms(1000);
                         continue;
                 }
-                if (round_list(p) == 0 && p->count > 0) {
-                        round_probe(p);
-                        round_apply(p);
+                if (round_list(p) == 0) {
+                        if (p->count > 0) {
+                                round_probe(p);
+                                round_apply(p);
+                        }
+                        worker_metrics_t *m = &p->w->metrics;
+                        atomic_store(&m->probe_round_ms,
+                                     (unsigned long)(mono_ms() - start));
+                        atomic_store(&m->probe_round_clusters, (unsigned long)p->count);
+                        unsigned long rounds = atomic_fetch_add(&m->probe_rounds, 1) + 1;
+                        if (p->count > 0) {
+                                char cl[32], secs[32], nr[32];
+                                snprintf(cl, sizeof(cl), "%zu", p->count);
+                                snprintf(secs, sizeof(secs), "%.3f",
+                                         (double)atomic_load(&m->probe_round_ms) /
+                                             1000.0);
+                                snprintf(nr, sizeof(nr), "%lu", rounds);
+                                cm_log_info("prober round", "round", nr, "clusters", cl,
+                                            "seconds", secs);
+                        }
                 }
                 int64_t left = interval - (mono_ms() - start);
                 if (left > 0)

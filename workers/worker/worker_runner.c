@@ -735,11 +735,24 @@ size_t worker_runner_metrics_render(worker_t *w, char *buf, size_t size)
             "# HELP cm_worker_probe_transitions_total ProbeFailed / ProbeSucceeded "
             "applied.\n"
             "# TYPE cm_worker_probe_transitions_total counter\n"
-            "cm_worker_probe_transitions_total %lu\n",
+            "cm_worker_probe_transitions_total %lu\n"
+            "# HELP cm_worker_probe_rounds_total Prober rounds completed.\n"
+            "# TYPE cm_worker_probe_rounds_total counter\n"
+            "cm_worker_probe_rounds_total %lu\n"
+            "# HELP cm_worker_probe_round_seconds Duration of the last prober round "
+            "(list, probe, apply).\n"
+            "# TYPE cm_worker_probe_round_seconds gauge\n"
+            "cm_worker_probe_round_seconds %.3f\n"
+            "# HELP cm_worker_probe_round_clusters Clusters probed in the last prober "
+            "round.\n"
+            "# TYPE cm_worker_probe_round_clusters gauge\n"
+            "cm_worker_probe_round_clusters %lu\n",
             atomic_load(&m->jobs_claimed), atomic_load(&m->jobs_resumed),
             atomic_load(&m->jobs_succeeded), atomic_load(&m->jobs_failed),
             atomic_load(&m->jobs_canceled), atomic_load(&m->jobs_abandoned),
             atomic_load(&m->probes_ok), atomic_load(&m->probes_failed),
-            atomic_load(&m->probe_transitions));
+            atomic_load(&m->probe_transitions), atomic_load(&m->probe_rounds),
+            (double)atomic_load(&m->probe_round_ms) / 1000.0,
+            atomic_load(&m->probe_round_clusters));
         return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }

@@ -96,6 +96,10 @@ void zke_append(char *buf, size_t size, const char *sep, const char *fmt, ...)
 /* A single-quoted shell word of s (malloc'd). */
 char *zke_shell_quote(const char *s);
 
+/* The pre-check's probe script, run on each node after a line "ZKE_ROOT=<root>"
+ * (bench/run gives the same script to its baselines). */
+const char *zke_precheck_probe(void);
+
 /* The steps, one file each. */
 int zke_connect(zke_run_t *run);
 int zke_precheck(zke_run_t *run);

@@ -40,6 +40,11 @@ static const char *PROBE =
     "echo \"hostname=$(hostname)\"\n"
     "echo \"time=$(date +%s)\"\n";
 
+const char *zke_precheck_probe(void)
+{
+        return PROBE;
+}
+
 /* The value of "key=" in the probe's output (a copy in buf), or NULL. */
 static const char *field(const char *out, const char *key, char *buf, size_t size)
 {
