@@ -11,7 +11,7 @@
 
 #include "cm/health.h"
 
-#define CM_HEALTH_MAX_CHECKS 8
+#define CM_HEALTH_MAX_CHECKS  8
 #define CM_HEALTH_METRICS_MAX 65536
 
 typedef struct {
@@ -45,7 +45,8 @@ cm_health_t *cm_health_new(const char *component)
         return h;
 }
 
-int cm_health_add_check(cm_health_t *h, const char *name, cm_health_check_fn *fn, void *opaque)
+int cm_health_add_check(cm_health_t *h, const char *name, cm_health_check_fn *fn,
+                        void *opaque)
 {
         if (h->check_count == CM_HEALTH_MAX_CHECKS)
                 return -1;
@@ -104,16 +105,17 @@ char *cm_health_metrics(cm_health_t *h)
         if (!buf)
                 return NULL;
         cm_health_run_checks(h, ok, err);
-        size_t n = (size_t)snprintf(buf, CM_HEALTH_METRICS_MAX,
-                                    "# HELP cm_up 1 while the process serves requests.\n"
-                                    "# TYPE cm_up gauge\n"
-                                    "cm_up{component=\"%s\"} 1\n"
-                                    "# HELP cm_start_time_seconds Process start, Unix time.\n"
-                                    "# TYPE cm_start_time_seconds gauge\n"
-                                    "cm_start_time_seconds{component=\"%s\"} %lld\n"
-                                    "# HELP cm_ready 1 when the named dependency is reachable.\n"
-                                    "# TYPE cm_ready gauge\n",
-                                    h->component, h->component, (long long)h->started);
+        size_t n =
+            (size_t)snprintf(buf, CM_HEALTH_METRICS_MAX,
+                             "# HELP cm_up 1 while the process serves requests.\n"
+                             "# TYPE cm_up gauge\n"
+                             "cm_up{component=\"%s\"} 1\n"
+                             "# HELP cm_start_time_seconds Process start, Unix time.\n"
+                             "# TYPE cm_start_time_seconds gauge\n"
+                             "cm_start_time_seconds{component=\"%s\"} %lld\n"
+                             "# HELP cm_ready 1 when the named dependency is reachable.\n"
+                             "# TYPE cm_ready gauge\n",
+                             h->component, h->component, (long long)h->started);
         for (int i = 0; i < h->check_count && n < CM_HEALTH_METRICS_MAX; i++)
                 n += (size_t)snprintf(buf + n, CM_HEALTH_METRICS_MAX - n,
                                       "cm_ready{component=\"%s\",check=\"%s\"} %d\n",
@@ -129,8 +131,8 @@ char *cm_health_metrics(cm_health_t *h)
 static enum MHD_Result cm_health_respond(struct MHD_Connection *conn, unsigned int status,
                                          const char *ctype, char *body)
 {
-        struct MHD_Response *r = MHD_create_response_from_buffer(
-                strlen(body), body, MHD_RESPMEM_MUST_FREE);
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(r, "Content-Type", ctype);
         MHD_add_response_header(r, "Cache-Control", "no-store");
         enum MHD_Result ret = MHD_queue_response(conn, status, r);
@@ -152,23 +154,26 @@ static enum MHD_Result cm_health_handler(void *cls, struct MHD_Connection *conn,
                 return MHD_YES;
         }
         if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-                return cm_health_respond(conn, 405, "application/json",
-                                         strdup("{\"error\":{\"code\":\"method_not_allowed\","
-                                                "\"message\":\"only GET is served here\"}}"));
+                return cm_health_respond(
+                    conn, 405, "application/json",
+                    strdup("{\"error\":{\"code\":\"method_not_allowed\","
+                           "\"message\":\"only GET is served here\"}}"));
         if (strcmp(url, "/healthz") == 0)
                 return cm_health_respond(conn, 200, "application/json",
                                          strdup("{\"status\":\"ok\"}"));
         if (strcmp(url, "/readyz") == 0) {
                 char *json = NULL;
                 int status = cm_health_readyz(h, &json);
-                return cm_health_respond(conn, (unsigned)status, "application/json", json);
+                return cm_health_respond(conn, (unsigned)status, "application/json",
+                                         json);
         }
         if (strcmp(url, "/metrics") == 0)
                 return cm_health_respond(conn, 200, "text/plain; version=0.0.4",
                                          cm_health_metrics(h));
-        return cm_health_respond(conn, 404, "application/json",
-                                 strdup("{\"error\":{\"code\":\"not_found\",\"message\":"
-                                        "\"served here: /healthz, /readyz, /metrics\"}}"));
+        return cm_health_respond(
+            conn, 404, "application/json",
+            strdup("{\"error\":{\"code\":\"not_found\",\"message\":"
+                   "\"served here: /healthz, /readyz, /metrics\"}}"));
 }
 
 int cm_health_parse_listen(const char *listen, struct sockaddr_in *sa, char *errstr,
@@ -187,8 +192,9 @@ int cm_health_parse_listen(const char *listen, struct sockaddr_in *sa, char *err
         errno = 0;
         long port = strtol(colon + 1, &end, 10);
         if (errno || *end || end == colon + 1 || port < 0 || port > 65535) {
-                snprintf(errstr, errstr_size, "listen address \"%s\": port \"%s\" is not 0..65535",
-                         listen, colon + 1);
+                snprintf(errstr, errstr_size,
+                         "listen address \"%s\": port \"%s\" is not 0..65535", listen,
+                         colon + 1);
                 return -1;
         }
         memset(sa, 0, sizeof(*sa));
@@ -198,7 +204,8 @@ int cm_health_parse_listen(const char *listen, struct sockaddr_in *sa, char *err
                 strcpy(host, "127.0.0.1");
         if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &sa->sin_addr) != 1) {
                 snprintf(errstr, errstr_size,
-                         "listen address \"%s\": host \"%s\" is not an IPv4 address", listen, host);
+                         "listen address \"%s\": host \"%s\" is not an IPv4 address",
+                         listen, host);
                 return -1;
         }
         return 0;
@@ -209,17 +216,19 @@ int cm_health_serve(cm_health_t *h, const char *listen, char *errstr, size_t err
         struct sockaddr_in sa;
         if (cm_health_parse_listen(listen, &sa, errstr, errstr_size))
                 return -1;
-        h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                             MHD_USE_ERROR_LOG,
-                                     0, NULL, NULL, cm_health_handler, h, MHD_OPTION_SOCK_ADDR,
-                                     (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
-                                     (unsigned int)10, MHD_OPTION_END);
+        h->daemon = MHD_start_daemon(
+            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                MHD_USE_POLL | MHD_USE_ERROR_LOG,
+            0, NULL, NULL, cm_health_handler, h, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+            MHD_OPTION_END);
         if (!h->daemon) {
-                snprintf(errstr, errstr_size, "health.listen \"%s\": cannot listen: %s", listen,
-                         strerror(errno ? errno : EADDRINUSE));
+                snprintf(errstr, errstr_size, "health.listen \"%s\": cannot listen: %s",
+                         listen, strerror(errno ? errno : EADDRINUSE));
                 return -1;
         }
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
         h->port = info ? info->port : ntohs(sa.sin_port);
         return 0;
 }
