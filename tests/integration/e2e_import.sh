@@ -36,7 +36,11 @@ req GET /v1/clusters/alpha/kubeconfig
 cmp -s "$CM_UP_DIR/body" "$k8s/kubeconfig" && pass "GET kubeconfig returns the imported one" || fail "GET kubeconfig: $code"
 
 # the prober keeps one handle, so one TLS connection serves many probes
-sleep $((interval * 3 + 1))
+for _ in $(seq 1 $((interval * 10))); do   # at least 4 probes (rounds run every interval)
+  gets=$(grep -c '"GET /version HTTP/1.1" 200' "$k8s/server.log" || true)
+  [ "$gets" -ge 4 ] && break
+  sleep 1
+done
 conns=$(grep -c 'TLS connection accepted' "$k8s/server.log" || true)
 gets=$(grep -c '"GET /version HTTP/1.1" 200' "$k8s/server.log" || true)
 [ "$gets" -ge 4 ] && [ "$conns" -lt "$gets" ] && pass "probes reuse the TLS connection ($gets probes, $conns connections)" ||
