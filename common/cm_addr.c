@@ -288,6 +288,21 @@ static size_t utf8_seq(const unsigned char *s)
         return n;
 }
 
+size_t cm_addr_utf8_cut(const char *s, size_t max)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        size_t i = 0;
+        while (p[i]) {
+                size_t n = p[i] >= 0x80 ? utf8_seq(p + i) : 1;
+                if (n == 0)
+                        n = 1; /* invalid bytes stay; only a valid sequence is kept whole */
+                if (i + n > max)
+                        break;
+                i += n;
+        }
+        return i;
+}
+
 const char *cm_addr_quote(const char *s, char *buf, size_t size)
 {
         if (!s) {

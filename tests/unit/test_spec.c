@@ -358,6 +358,35 @@ START_TEST(test_long_value_cut)
 }
 END_TEST
 
+/* A cut never splits a character: the 400 body is JSON, and JSON strings are UTF-8. */
+START_TEST(test_cut_keeps_utf8_whole)
+{
+        cm_spec_t s;
+        cm_field_errors_t errs = {0};
+        /* "a" then 70 two-byte characters: a cut at 64 bytes would fall inside one */
+        char many[160] = "a";
+        for (int i = 0; i < 70; i++)
+                strcat(many, "\u00e9");
+        char text[1200];
+        snprintf(text, sizeof(text),
+                 "{\"%s\":1,\"sshPort\":[\"%s\"],\"network\":{\"%s\":2}}", many, many,
+                 many);
+        ck_assert_int_eq(from_text(&s, text, &errs), -1);
+        ck_assert_uint_eq(errs.count, 3);
+        json_t *arr = cm_field_errors_to_json(&errs);
+        ck_assert_ptr_nonnull(arr);
+        ck_assert_uint_eq(json_array_size(arr), 3);
+        const char *f0 = json_string_value(json_object_get(json_array_get(arr, 0), "field"));
+        /* "a" + 31 whole characters (63 bytes), then "..." */
+        ck_assert_uint_eq(strlen(f0), 63 + 3);
+        ck_assert_str_eq(f0 + 63, "...");
+        ck_assert_ptr_nonnull(strstr(errs.items[1].message, "..."));
+        json_decref(arr);
+        cm_field_errors_clear(&errs);
+        cm_spec_destroy(&s);
+}
+END_TEST
+
 START_TEST(test_manager_address_alias)
 {
         cm_spec_t s;
@@ -505,6 +534,7 @@ static Suite *spec_suite(void)
         tcase_add_test(tc, test_unknown_field_long_key_cut);
         tcase_add_test(tc, test_multiple_errors_collected);
         tcase_add_test(tc, test_long_value_cut);
+        tcase_add_test(tc, test_cut_keeps_utf8_whole);
         tcase_add_test(tc, test_manager_address_alias);
         tcase_add_test(tc, test_ssh_key_any_type_skipped);
         tcase_add_test(tc, test_not_an_object_and_nul);
