@@ -295,7 +295,8 @@ size_t cm_addr_utf8_cut(const char *s, size_t max)
         while (p[i]) {
                 size_t n = p[i] >= 0x80 ? utf8_seq(p + i) : 1;
                 if (n == 0)
-                        n = 1; /* invalid bytes stay; only a valid sequence is kept whole */
+                        n = 1; /* invalid bytes stay; only a valid sequence is kept whole
+                                */
                 if (i + n > max)
                         break;
                 i += n;

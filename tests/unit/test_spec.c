@@ -376,7 +376,8 @@ START_TEST(test_cut_keeps_utf8_whole)
         json_t *arr = cm_field_errors_to_json(&errs);
         ck_assert_ptr_nonnull(arr);
         ck_assert_uint_eq(json_array_size(arr), 3);
-        const char *f0 = json_string_value(json_object_get(json_array_get(arr, 0), "field"));
+        const char *f0 =
+            json_string_value(json_object_get(json_array_get(arr, 0), "field"));
         /* "a" + 31 whole characters (63 bytes), then "..." */
         ck_assert_uint_eq(strlen(f0), 63 + 3);
         ck_assert_str_eq(f0 + 63, "...");
