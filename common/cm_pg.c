@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ typedef struct cm_pg_stmt_s {
 struct cm_pg_s {
         char *conninfo;
         char target[256];
+        char
+            no[16]; /* this process's connection number, so logs tell connections apart */
         PGconn *conn;
         unsigned long gen; /* successful connections so far; the current one's number */
         int connect_timeout_ms;
@@ -164,6 +167,8 @@ cm_pg_t *cm_pg_new(const char *conninfo, char *errstr, size_t errstr_size)
         }
         pg_build_target(pg, opts);
         PQconninfoFree(opts);
+        static atomic_uint pg_count;
+        snprintf(pg->no, sizeof(pg->no), "%u", atomic_fetch_add(&pg_count, 1) + 1);
         pg->connect_timeout_ms = CM_PG_DEFAULT_CONNECT_TIMEOUT_MS;
         pg->min_ms = CM_PG_DEFAULT_RECONNECT_MIN_MS;
         pg->max_ms = CM_PG_DEFAULT_RECONNECT_MAX_MS;
@@ -458,7 +463,8 @@ static void pg_attempt_failed(cm_pg_t *pg)
         snprintf(n, sizeof(n), "%u", pg->failures);
         snprintf(wait, sizeof(wait), "%d", pg->backoff_ms);
         cm_log(CM_LOG_WARN, "postgres connection attempt failed", "target", pg->target,
-               "attempt", n, "retryInMs", wait, "error", pg->last_error, NULL);
+               "conn", pg->no, "attempt", n, "retryInMs", wait, "error", pg->last_error,
+               NULL);
         pg->backoff_ms =
             pg->backoff_ms > pg->max_ms / 2 ? pg->max_ms : pg->backoff_ms * 2;
 }
@@ -494,8 +500,8 @@ cm_pg_err_t cm_pg_ensure(cm_pg_t *pg, int budget_ms, char *errstr, size_t errstr
                                         char n[24];
                                         snprintf(n, sizeof(n), "%u", pg->failures);
                                         cm_log(CM_LOG_INFO, "postgres connected",
-                                               "target", pg->target, "failedAttempts", n,
-                                               NULL);
+                                               "target", pg->target, "conn", pg->no,
+                                               "failedAttempts", n, NULL);
                                 }
                                 pg->failures = 0;
                                 pg->backoff_ms = pg->min_ms;

@@ -70,11 +70,12 @@ psql "$conninfo" -qAtX -v ON_ERROR_STOP=1 -c "\\copy fault_ids FROM '$CM_UP_DIR/
 # (2-4 of 10,000; they are never on cm.commands). cm cannot apply what the broker dropped;
 # what it must do is apply every command the topic holds, exactly once. Both are reported.
 for _ in $(seq 1 20); do
-  timeout 60 kcat -b "$bootstrap" -C -t cm.commands -o beginning -e -q -f '%k\n' \
+  timeout 60 kcat -b "$bootstrap" -C -t cm.commands -o beginning -e -q -f '%p %o %S %k\n' \
     >"$CM_UP_DIR/commands-topic.txt" 2>/dev/null && break
   sleep 1
 done
 kept=$(wc -l <"$CM_UP_DIR/commands-topic.txt")
+awk '{ if (!($1 in lo) || $2 < lo[$1]) lo[$1] = $2; b[$1] += $3 } END { for (p in lo) print "  partition " p ": first offset " lo[p] ", " b[p] " bytes" }' "$CM_UP_DIR/commands-topic.txt" | sort -n -k2
 dropped=$((total - kept))
 echo "  cm.commands holds $kept of the $total commands the broker acknowledged"
 
@@ -108,7 +109,7 @@ lost=$(sql "SELECT count(*) FROM fault_ids i LEFT JOIN applied_commands a USING 
 short=0
 for c in $(sql "SELECT i.cluster FROM fault_ids i LEFT JOIN applied_commands a USING (command_id) WHERE a.command_id IS NULL"); do
   # a command cm did not apply must be one the broker dropped: its cluster is short on the topic
-  [ "$(grep -c "^$c\$" "$CM_UP_DIR/commands-topic.txt")" -lt "$(grep -c ",$c," "$CM_UP_DIR/ids.csv")" ] || short=$((short + 1))
+  [ "$(grep -c " $c\$" "$CM_UP_DIR/commands-topic.txt")" -lt "$(grep -c ",$c," "$CM_UP_DIR/ids.csv")" ] || short=$((short + 1))
 done
 if [ "$lost" = "$dropped" ] && [ "$short" = 0 ]; then
   pass "every command on cm.commands was applied or rejected ($(sql "SELECT string_agg(result || ' ' || n, ', ') FROM (SELECT result, count(*) n FROM fault_ids JOIN applied_commands USING (command_id) GROUP BY result) x"))"

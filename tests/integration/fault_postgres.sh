@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # fault_postgres - PostgreSQL stopped for ~10 s under a steady stream of API requests and
 # imports (scripts/up -d stack, a live fake API server): every service's /readyz turns 503
-# naming the database meanwhile and 200 again after the restart (bounded backoff); API
+# naming the database meanwhile and 200 again after the restart; every PostgreSQL
+# connection of every service backs off 100 ms doubling to the configured cap (2 s here),
+# never above it and never sooner than it announced, and reconnects after the restart
+# (tests/integration/lib/pg_backoff.py over the services' "conn"-tagged log lines); API
 # requests during the outage are answered 503 (never 500, never a hang past their
 # timeout); afterwards every command answered 202 ends applied (nothing lost), the
 # imported clusters reach Running and the read model equals the write model.
@@ -10,7 +13,9 @@
 
 outages=1 down_s=10
 [ -n "${CM_FAULTS_LONG:-}" ] && outages=3 down_s=20
-export CM_PROBE_INTERVAL_S=5
+# a cap the 10 s outage reaches: 100, 200, ... 1600, 2000, 2000 ms
+backoff_min=100 backoff_max=2000
+export CM_PROBE_INTERVAL_S=5 CM_POSTGRES_RECONNECT_MIN_MS=$backoff_min CM_POSTGRES_RECONNECT_MAX_MS=$backoff_max
 e2e_up
 k8s="$CM_UP_DIR/k8s-pg"
 k8s_start "$k8s"
@@ -53,6 +58,7 @@ all_ready() {
 
 for o in $(seq 1 $outages); do
   sleep 5
+  down_at=$(date +%s.%N)
   cm_pg_stop "$CM_UP_DIR/pg"
   t0=$SECONDS
   ok=0
@@ -68,6 +74,7 @@ for o in $(seq 1 $outages); do
   echo "--- pg down" >>"$CM_UP_DIR/requests.log"
   sleep $((down_s - (SECONDS - t0) > 0 ? down_s - (SECONDS - t0) : 0))
   echo "--- pg up" >>"$CM_UP_DIR/requests.log"
+  echo "$down_at $(date +%s.%N)" >>"$CM_UP_DIR/outages"
   cm_pg_start "$CM_UP_DIR/pg" "$CM_UP_PG_PORT"
   t1=$SECONDS ok=0
   while [ $((SECONDS - t1)) -lt 30 ]; do
@@ -116,6 +123,13 @@ done
 [ -z "$notrun" ] && pass "every accepted import reached Running" || fail "not Running: $notrun"
 res=$(sql "SELECT count(*) FROM fault_ids i LEFT JOIN command_results r USING (command_id) WHERE r.status IS DISTINCT FROM 'applied'")
 [ "$res" = 0 ] && pass "the projector recorded every result as applied" || fail "$res results not applied in the read model"
+# bounded backoff, from each connection's own log lines
+if "$E2E_PY" "$src/tests/integration/lib/pg_backoff.py" "$backoff_min" "$backoff_max" "$CM_UP_DIR/outages" \
+  "$CM_UP_DIR"/run/cm-{worker-1,worker-2,projector,api}.log >"$CM_UP_DIR/backoff.txt"; then
+  pass "$(tail -1 "$CM_UP_DIR/backoff.txt" | sed "s/^ok: //")"
+else
+  fail "backoff: $(grep -v '^ok' "$CM_UP_DIR/backoff.txt" | head -5)"
+fi
 for s in cm-projector cm-worker-1 cm-worker-2 cm-api; do
   kill -0 "$(cat "$CM_UP_DIR/run/$s.pid")" 2>/dev/null && pass "$s survived the outage" || fail "$s died: $(tail -3 "$CM_UP_DIR/run/$s.log")"
 done
