@@ -131,6 +131,10 @@ static int ctl_errors(rd_kafka_mock_cluster_t *mc, char **argv, int argc, char *
                 errs[i] = given[i % ngiven];
         rd_kafka_mock_push_request_errors_array(mc, key, (size_t)cnt, errs);
         snprintf(out, out_size, "ok %ld %s errors queued", cnt, argv[1]);
+        if (key == 0) /* Produce */
+                cm_log_warn("produce errors can lose acknowledged messages of idempotent "
+                            "producers here: the mock cluster does not check their "
+                            "sequence numbers (docs/devbroker.md); a real broker does");
         return 0;
 }
 
