@@ -35,8 +35,9 @@ static void on_delivery(const cm_kafka_delivery_t *dr, void *opaque)
                 atomic_fetch_add(&failed, 1);
                 fprintf(stderr, "fault_driver: delivery failed: %s\n", dr->errstr);
         } else if (dr->offset < 0) {
-                /* acknowledged only because a later batch of the partition was: librdkafka's
-                 * implicit ack, which a broker without sequence checks can make a loss */
+                /* acknowledged only because a later batch of the partition was:
+                 * librdkafka's implicit ack, which a broker without sequence checks can
+                 * make a loss */
                 atomic_fetch_add(&no_offset, 1);
         }
 }
