@@ -3,11 +3,17 @@
 # cancel, delete and import (scripts/up -d stack; two zke clusters on sshd + fake-docker
 # nodes, two nodes each; imports of a live fake API server). 50 trials (CM_FAULTS_LONG=1: 200):
 # each sends a random command of a random cluster through the API, waits a random moment,
-# kills a random victim with SIGKILL and restarts it (./scripts/up restart NAME). Then,
-# once everything is quiet:
+# kills a random victim with SIGKILL and restarts it (./scripts/up restart NAME); each
+# kill's pid and time (date +%s.%N: the clock PostgreSQL's now() reads on this machine)
+# go to $CM_UP_DIR/kills. Then, once everything is quiet:
 #   - every cluster is in the state the FSM gives for its last applied command (Running
 #     after Create/Update/Import, Unavailable after Cancel, Deleted after Delete);
 #   - no job finished twice (the workers' "job finished" lines), no job is left open;
+#   - no job ran twice at once: job_runs has a row per claim; a run lasts from started_at
+#     to ended_at, or, when its worker died (ended_at NULL), to the kill of its owner's
+#     pid; no two runs of a job overlap, every run has an end (a run still open whose
+#     worker was never killed is a failure), and each finished job was finished by
+#     exactly one run;
 #   - no container was started twice on a node without being removed in between;
 #   - every command answered 202 is applied or rejected, in both models;
 #   - seq 1..n and read model == write model.
@@ -29,6 +35,7 @@ for i in $(seq 1 $zk); do
 done
 for i in $(seq 1 $im); do import_body "im$i" "$k8s/kubeconfig" "$CM_UP_DIR/import-im$i.json"; done
 : >"$CM_UP_DIR/ids"
+: >"$CM_UP_DIR/kills"
 
 # send KIND CLUSTER: one command through the API; records a 202's command id
 send() {
@@ -61,7 +68,9 @@ for t in $(seq 1 $trials); do
   send "$kind" "$c"
   sleep "$((RANDOM % 2)).$((RANDOM % 10))$((RANDOM % 10))"
   v=${victims[$((RANDOM % 3))]}
-  kill -KILL "$(cat "$CM_UP_DIR/run/$v.pid")" 2>/dev/null || true
+  pid=$(cat "$CM_UP_DIR/run/$v.pid")
+  # the time is taken once the signal is sent: no later than the victim's last act
+  kill -KILL "$pid" 2>/dev/null && echo "$pid,$(date +%s.%N)" >>"$CM_UP_DIR/kills"
   sleep "0.$((RANDOM % 5))"
   if "$src/scripts/up" restart "$v" >>"$CM_UP_DIR/restarts.log" 2>&1; then
     restarts=$((restarts + 1))
@@ -131,6 +140,49 @@ lost=$(sql "SELECT count(*) FROM fault_ids i LEFT JOIN applied_commands a USING 
              LEFT JOIN command_results r USING (command_id)
             WHERE a.result IS NULL OR r.status IS DISTINCT FROM a.result")
 [ "$lost" = 0 ] && pass "each of the $(sql "SELECT count(*) FROM fault_ids") commands answered 202 is applied or rejected in both models" || fail "$lost commands lost or differing"
+# no job ran twice at once (job_runs, 005_job_runs.sql)
+sql "CREATE TABLE fault_kills (pid integer, at double precision)"
+psql "$conninfo" -qAtX -v ON_ERROR_STOP=1 -c "\\copy fault_kills FROM '$CM_UP_DIR/kills' WITH (FORMAT csv)"
+# a run's end: ended_at, else the first kill of its owner's pid after it started
+# (span: [started_at, end_at), unbounded without an end; a clock step back is no overlap)
+runs="WITH e AS (
+      SELECT x.*, coalesce(x.ended_at,
+               (SELECT min(to_timestamp(k.at)) FROM fault_kills k
+                 WHERE k.pid = substring(x.owner FROM ':([0-9]+)\$')::integer
+                   AND to_timestamp(k.at) >= x.started_at)) AS end_at
+        FROM job_runs x),
+      r AS (SELECT e.*, tstzrange(started_at, greatest(started_at, end_at)) AS span FROM e
+             WHERE end_at IS NOT NULL
+            UNION ALL SELECT e.*, tstzrange(started_at, NULL) FROM e WHERE end_at IS NULL)"
+overlaps=$(sql "$runs SELECT string_agg(a.job_id || ': run ' || a.run || ' (' || a.owner || ', '
+                       || a.started_at || ' .. ' || coalesce(a.end_at::text, 'no end') || ') and run '
+                       || b.run || ' (' || b.owner || ', from ' || b.started_at || ')', '; ')
+                  FROM r a JOIN r b ON a.job_id = b.job_id AND a.run < b.run
+                 WHERE a.span && b.span")
+open_runs=$(sql "$runs SELECT string_agg(r.job_id || ' run ' || r.run || ' of ' || r.owner, '; ')
+                   FROM r WHERE r.end_at IS NULL
+                    AND NOT EXISTS (SELECT FROM jobs j WHERE j.id = r.job_id AND j.state = 'running'
+                                     AND j.owner = r.owner AND j.attempt = r.attempt)")
+finishers=$(sql "SELECT string_agg(j.id || ' (' || j.state || '): ' || (SELECT count(*) FROM job_runs x
+                                    WHERE x.job_id = j.id AND x.how = 'finished') || ' finishing runs', '; ')
+                   FROM jobs j WHERE j.state IN ('succeeded', 'failed', 'canceled')
+                    AND (SELECT count(*) FROM job_runs x WHERE x.job_id = j.id AND x.how = 'finished') <> 1")
+summary=$(sql "$runs SELECT count(*) || ' runs of ' || count(DISTINCT job_id) || ' jobs, up to '
+                      || coalesce(max(attempt), 0) || ' attempts, '
+                      || count(*) FILTER (WHERE ended_at IS NULL AND end_at IS NOT NULL)
+                      || ' ended by a kill' FROM r")
+if [ -n "$overlaps" ]; then
+  fail "runs of a job overlapped: $overlaps"
+elif [ -n "$open_runs" ]; then
+  fail "runs without an end whose worker was not killed: $open_runs"
+elif [ -n "$finishers" ]; then
+  fail "jobs not finished by exactly one run: $finishers"
+elif [ "$(sql "SELECT count(*) FROM job_runs")" -lt "$(sql "SELECT count(*) FROM jobs")" ]; then
+  fail "fewer runs than jobs: $summary"
+else
+  pass "no job ran twice at once ($summary; $(wc -l <"$CM_UP_DIR/kills") kills)"
+fi
+
 for s in cm-projector cm-worker-1 cm-worker-2 cm-api; do
   kill -0 "$(cat "$CM_UP_DIR/run/$s.pid")" 2>/dev/null && pass "$s runs at the end" || fail "$s is not running"
 done

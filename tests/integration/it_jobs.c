@@ -4,10 +4,13 @@
  * and resumed once its lease expires, attempt > job.max_attempts applies JobFailed
  * naming the attempts, a zke-up job is run and its failure ends it (JobFailed with zke's
  * error, no retry), a cancel stops a run at
- * once, and a worker that stops gracefully hands its job over without spending an
- * attempt. Its own cm-devbroker, database and two real cm-worker processes (job.lease_s
- * 3, job.heartbeat_s 1, job.runners 4); the connect jobs probe a closed port, so they
- * keep retrying until the test acts.
+ * once, a worker that stops gracefully hands its job over without spending an
+ * attempt, and a job whose worker was killed is resumed by another once its lease ran
+ * out. Each run of a job leaves a job_runs row (owner, attempt, start, end and how it
+ * ended) whose end is written once the run has stopped. Its own cm-devbroker, database
+ * and two real cm-worker processes (job.lease_s 3, job.heartbeat_s 1, job.runners 4; the
+ * last test starts a third); the connect jobs probe a closed port, so they keep retrying
+ * until the test acts.
  */
 
 /* the harness serves several programs: this one uses part of it */
@@ -89,6 +92,65 @@ static int is_worker(const char *owner)
         return strcmp(owner, worker_ids[0]) == 0 || strcmp(owner, worker_ids[1]) == 0;
 }
 
+/* "w0", "w1", "w2" for the test's workers' ids, else owner itself. */
+static const char *wname(const char *owner)
+{
+        static const char *const names[] = {"w0", "w1", "w2", "w3"};
+        for (int i = 0; i < WH_MAX_WORKERS; i++)
+                if (worker_ids[i][0] && strcmp(owner, worker_ids[i]) == 0)
+                        return names[i];
+        return owner;
+}
+
+/* The job_runs rows of the cluster's jobs in run order, "run attempt owner how" each
+ * ('; '-joined; owner as wname(), how "open" while ended_at is NULL), malloc'd. */
+static char *runs_of(const char *cluster)
+{
+        const char *p[5] = {cluster, worker_ids[0], worker_ids[1], worker_ids[2],
+                            worker_ids[3]};
+        return wh_scalar(
+            "SELECT string_agg(r.run || ' ' || r.attempt || ' ' || CASE r.owner"
+            "  WHEN $2 THEN 'w0' WHEN $3 THEN 'w1' WHEN $4 THEN 'w2' WHEN $5 THEN 'w3'"
+            "  ELSE r.owner END || ' ' || coalesce(r.how, 'open')"
+            "  || CASE WHEN (r.ended_at IS NULL) <> (r.how IS NULL) THEN ' inconsistent'"
+            "     ELSE '' END, '; ' ORDER BY j.created_at, r.run)"
+            " FROM job_runs r JOIN jobs j ON j.id = r.job_id WHERE j.cluster = $1",
+            5, p);
+}
+
+/* Waits until runs_of(cluster) is expect. */
+static void wait_runs(const char *cluster, const char *expect, int timeout_ms)
+{
+        char *got = NULL;
+        long long end = wh_now_ms() + timeout_ms;
+        do {
+                free(got);
+                got = runs_of(cluster);
+                if (strcmp(got, expect) == 0)
+                        break;
+                wh_sleep_ms(100);
+        } while (wh_now_ms() < end);
+        ck_assert_msg(strcmp(got, expect) == 0, "job_runs of %s: \"%s\", expected \"%s\"",
+                      cluster, got, expect);
+        free(got);
+}
+
+/* Whether run b of the cluster's job started at or after run a's end (or, when a has
+ * no end, after instant): "t" / "f" / "<none>". */
+static char *run_started_after(const char *cluster, int a, int b, const char *instant)
+{
+        char sa[12], sb[12];
+        snprintf(sa, sizeof(sa), "%d", a);
+        snprintf(sb, sizeof(sb), "%d", b);
+        const char *p[4] = {cluster, sa, sb, instant};
+        return wh_scalar(
+            "SELECT (rb.started_at >= coalesce(ra.ended_at, $4::timestamptz))::text"
+            " FROM jobs j JOIN job_runs ra ON ra.job_id = j.id AND ra.run = $2::integer"
+            " JOIN job_runs rb ON rb.job_id = j.id AND rb.run = $3::integer"
+            " WHERE j.cluster = $1",
+            4, p);
+}
+
 static int log_has(const char *needle)
 {
         int found = 0;
@@ -127,6 +189,9 @@ START_TEST(test_heartbeat_keeps_the_lease)
         ck_assert_msg(strtod(last, NULL) >= strtod(first, NULL) + 2 * LEASE_S,
                       "lease_until moved from %s to %s only", first, last);
         ASSERT_STATE("hb", "Connecting 1");
+        char expect[300];
+        snprintf(expect, sizeof(expect), "1 1 %s open", wname(owner));
+        wait_runs("hb", expect, 0);
         free(first);
         free(last);
         free(owner);
@@ -140,9 +205,14 @@ START_TEST(test_row_taken_over_is_abandoned_and_resumed_after_lease_expiry)
         long abandoned = wh_metric("cm_worker_jobs_total{result=\"abandoned\"}");
         long resumed = wh_metric("cm_worker_jobs_resumed_total");
         /* another owner takes the row; its lease runs out at once (it "died") */
-        PQclear(wh_sql("UPDATE jobs SET owner = 'dead-worker:1', lease_until = now() - "
-                       "interval '1 second' WHERE cluster = 'rs'",
-                       0, NULL));
+        PGresult *res = wh_sql("UPDATE jobs SET owner = 'dead-worker:1', lease_until = "
+                               "now() - interval '1 second' WHERE cluster = 'rs'"
+                               " RETURNING lease_until::text",
+                               0, NULL);
+        ck_assert_int_eq(PQntuples(res), 1);
+        char lease_end[64];
+        snprintf(lease_end, sizeof(lease_end), "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
         char *now_owner = wait_running("rs", "2");
         ck_assert_msg(is_worker(now_owner), "resumed by %s", now_owner);
         long long end = wh_now_ms() + 5000;
@@ -157,6 +227,18 @@ START_TEST(test_row_taken_over_is_abandoned_and_resumed_after_lease_expiry)
         ck_assert(log_has("\"previousOwner\":\"dead-worker:1\""));
         /* the abandoned run applied nothing */
         ASSERT_STATE("rs", "Connecting 1");
+        /* job_runs: the first run ended when it noticed (abandoned, by its own worker),
+         * the second started after the first's lease had run out and goes on */
+        char expect[400];
+        int n = snprintf(expect, sizeof(expect), "1 1 %s abandoned; ", wname(owner));
+        snprintf(expect + n, sizeof(expect) - n, "2 2 %s open", wname(now_owner));
+        wait_runs("rs", expect, 5000);
+        char *after_lease = wh_scalar(
+            "SELECT (r.started_at > $1::timestamptz)::text FROM job_runs r"
+            " JOIN jobs j ON j.id = r.job_id WHERE j.cluster = 'rs' AND r.run = 2",
+            1, (const char *[]){lease_end});
+        ck_assert_str_eq(after_lease, "true");
+        free(after_lease);
         free(owner);
         free(now_owner);
 }
@@ -165,7 +247,7 @@ END_TEST
 START_TEST(test_attempt_over_max_attempts_applies_job_failed)
 {
         import_unreachable("mx");
-        free(wait_running("mx", "1"));
+        char *first = wait_running("mx", "1");
         PQclear(wh_sql("UPDATE jobs SET owner = 'dead-worker:2', attempt = 3, error = "
                        "'the node exploded', lease_until = now() - interval '1 second'"
                        " WHERE cluster = 'mx'",
@@ -191,7 +273,14 @@ START_TEST(test_attempt_over_max_attempts_applies_job_failed)
         ck_assert(ev.job_id && !ev.command_id);
         ck_assert_str_eq(ev.actor.role, "system");
         ck_assert(is_worker(ev.actor.name));
+        /* the first run lost its row (abandoned); the claim past the limit is a run of
+         * its own, ended with the JobFailed it applied */
+        char runs[400];
+        int n = snprintf(runs, sizeof(runs), "1 1 %s abandoned; ", wname(first));
+        snprintf(runs + n, sizeof(runs) - n, "2 4 %s finished", wname(ev.actor.name));
+        wait_runs("mx", runs, 5000);
         cm_cluster_event_destroy(&ev);
+        free(first);
 }
 END_TEST
 
@@ -214,6 +303,21 @@ START_TEST(test_zke_up_runs_and_fails_for_good)
         ck_assert_str_eq(row, "zke-up failed 1");
         free(row);
         ASSERT_STATE("zk", "Unavailable 2");
+        /* one run, ended with its outcome in the outcome's transaction, by the worker
+         * the job row names */
+        char *owner = job_field("zk", "owner");
+        ck_assert(is_worker(owner));
+        char expect[300];
+        snprintf(expect, sizeof(expect), "1 1 %s finished", wname(owner));
+        wait_runs("zk", expect, 0);
+        char *times = wh_scalar(
+            "SELECT (r.ended_at >= r.started_at AND r.ended_at = j.updated_at"
+            "        AND r.started_at >= j.created_at)::text"
+            " FROM job_runs r JOIN jobs j ON j.id = r.job_id WHERE j.cluster = 'zk'",
+            0, NULL);
+        ck_assert_str_eq(times, "true");
+        free(times);
+        free(owner);
         char *err = job_field("zk", "error");
         ck_assert_msg(strstr(err, "connect: 2 of 2 nodes failed") && strstr(err, "n1") &&
                           strstr(err, "10.0.0.1"),
@@ -230,7 +334,7 @@ END_TEST
 START_TEST(test_cancel_stops_the_run_within_two_seconds)
 {
         import_unreachable("cn");
-        free(wait_running("cn", "1"));
+        char *owner = wait_running("cn", "1");
         cm_command_t *c = wh_cmd(CM_COMMAND_CANCEL, "cn");
         wh_send(c);
         expect_result(c->id, "applied");
@@ -248,6 +352,10 @@ START_TEST(test_cancel_stops_the_run_within_two_seconds)
         ck_assert_str_eq(ev.error, "canceled");
         cm_cluster_event_destroy(&ev);
         wh_cmd_free(c);
+        char expect[300];
+        snprintf(expect, sizeof(expect), "1 1 %s finished", wname(owner));
+        wait_runs("cn", expect, 0);
+        free(owner);
 }
 END_TEST
 
@@ -268,6 +376,15 @@ START_TEST(test_graceful_stop_hands_the_job_over)
             "gs", expect, 10000);
         ck_assert(log_has("\"job released\""));
         ASSERT_STATE("gs", "Connecting 1");
+        /* two runs of attempt 1 (the first gave it back): the first ended "stopped"
+         * before the second started */
+        char runs[400];
+        snprintf(runs, sizeof(runs), "1 1 %s stopped; 2 1 %s open", wname(owner),
+                 wname(worker_ids[1 - i]));
+        wait_runs("gs", runs, 0);
+        char *after = run_started_after("gs", 1, 2, "infinity");
+        ck_assert_str_eq(after, "true");
+        free(after);
         free(owner);
         /* the kubeconfigs' token reached no log line and no job row */
         for (int k = 0; k < 2; k++) {
@@ -288,6 +405,50 @@ START_TEST(test_graceful_stop_hands_the_job_over)
 }
 END_TEST
 
+/* Runs last: the graceful stop test left one worker; this one starts a third. */
+START_TEST(test_killed_worker_s_run_stays_open_and_the_job_resumes_after_its_lease)
+{
+        import_unreachable("kl");
+        char *owner = wait_running("kl", "1");
+        ck_assert(is_worker(owner));
+        pid_t victim = (pid_t)atol(strrchr(owner, ':') + 1);
+        /* the next run's worker, with room for every job the victim runs */
+        setenv("CM_JOB_RUNNERS", "8", 1);
+        wh_start_worker(2);
+        wh_wait_ready(2, 60000);
+        char host[128] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(worker_ids[2], sizeof(worker_ids[2]), "%s:%d", host, (int)wh.workers[2]);
+        ck_assert_int_eq(kill(victim, SIGKILL), 0);
+        char *killed_at = wh_scalar("SELECT now()::text", 0, NULL);
+        char *lease_end = job_field("kl", "lease_until::text");
+        char *now_owner = wait_running("kl", "2");
+        ck_assert_str_eq(now_owner, worker_ids[2]);
+        /* the dead worker's run has no end; the second started once its lease ran out */
+        char expect[400];
+        snprintf(expect, sizeof(expect), "1 1 %s open; 2 2 w2 open", wname(owner));
+        wait_runs("kl", expect, 0);
+        char *after = run_started_after("kl", 1, 2, lease_end);
+        ck_assert_msg(strcmp(after, "true") == 0, "run 2 started before %s", lease_end);
+        free(after);
+        after = run_started_after("kl", 1, 2, killed_at);
+        ck_assert_str_eq(after, "true");
+        free(after);
+        /* a graceful stop of the third ends its run "stopped" */
+        wh_stop(&wh.workers[2], SIGTERM);
+        snprintf(expect, sizeof(expect), "1 1 %s open; 2 2 w2 stopped", wname(owner));
+        wait_runs("kl", expect, 0);
+        /* queued again with the attempt given back; no worker is left to claim it */
+        after = job_field("kl", "state || ' ' || attempt");
+        ck_assert_str_eq(after, "queued 1");
+        free(after);
+        free(killed_at);
+        free(lease_end);
+        free(now_owner);
+        free(owner);
+}
+END_TEST
+
 int main(void)
 {
         pg_testdb_base(); /* fails at once without CM_TEST_PG */
@@ -303,6 +464,8 @@ int main(void)
         tcase_add_test(tc, test_zke_up_runs_and_fails_for_good);
         tcase_add_test(tc, test_cancel_stops_the_run_within_two_seconds);
         tcase_add_test(tc, test_graceful_stop_hands_the_job_over);
+        tcase_add_test(
+            tc, test_killed_worker_s_run_stays_open_and_the_job_resumes_after_its_lease);
         suite_add_tcase(s, tc);
         SRunner *sr = srunner_create(s);
         srunner_run_all(sr, CK_VERBOSE);

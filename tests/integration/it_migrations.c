@@ -345,6 +345,24 @@ START_TEST(test_constraints_reject_invalid_values)
         /* a running job has an owner and a lease */
         refused("UPDATE jobs SET state = 'running'", "23514");
         accepted("UPDATE jobs SET state = 'running', owner = 'w1', lease_until = now()");
+        /* job_runs: one row per claim, keyed by (job, run); an end names how */
+        accepted("INSERT INTO job_runs (job_id, run, attempt, owner) VALUES "
+                 "('00000000-0000-0000-0000-000000000001', 1, 1, 'w1')");
+        refused("INSERT INTO job_runs (job_id, run, attempt, owner) VALUES "
+                "('00000000-0000-0000-0000-000000000001', 1, 2, 'w2')",
+                "23505");
+        refused("INSERT INTO job_runs (job_id, run, attempt, owner) VALUES "
+                "('00000000-0000-0000-0000-000000000009', 1, 1, 'w1')",
+                "23503");
+        refused("UPDATE job_runs SET ended_at = now()", "23514");
+        refused("UPDATE job_runs SET ended_at = now(), how = 'vanished'", "23514");
+        accepted("UPDATE job_runs SET ended_at = now(), how = 'taken-over'");
+        accepted("INSERT INTO job_runs (job_id, run, attempt, owner) VALUES "
+                 "('00000000-0000-0000-0000-000000000001', 2, 1, 'w2')");
+        ck_assert_str_eq(scalar("SELECT string_agg(run || ' ' || attempt || ' ' || owner "
+                                "|| ' ' || coalesce(how, 'open'), '; ' ORDER BY run) "
+                                "FROM job_runs"),
+                         "1 1 w1 taken-over; 2 1 w2 open");
         refused("INSERT INTO jobs (id, cluster, kind) VALUES "
                 "('00000000-0000-0000-0000-000000000005', 'nope', 'zke-up')",
                 "23503");
@@ -360,6 +378,9 @@ START_TEST(test_constraints_reject_invalid_values)
             "23514");
         refused("INSERT INTO outbox (cluster, seq, event) VALUES ('prod', 0, '\\x00')",
                 "23514");
+        /* a job's runs go with it */
+        accepted("DELETE FROM jobs");
+        ck_assert_str_eq(scalar("SELECT count(*) FROM job_runs"), "0");
 }
 END_TEST
 

@@ -10,6 +10,7 @@
  *   worker_dlq.c         undecodable or unappliable messages -> cm.commands.dlq
  *   worker_sql.c         every SQL statement, prepared by name
  *   worker_runner.c      the job runner: claim with a lease, heartbeat, cancel, outcome
+ *   worker_runs.c        job_runs: the end of each run; release of a job for retry
  *   worker_connect.c     job kind connect (import): kubeconfig, then GET /version
  *   worker_zke.c         job kinds zke-up and zke-remove (workers/zke over SSH)
  *   worker_prober.c      the prober: Running <-> Unreachable
@@ -337,6 +338,7 @@ typedef struct worker_job_s {
         char cluster[256];
         char kind[16];
         int attempt;        /* 1 on the first claim */
+        int run;            /* job_runs.run of this claim (1, 2, ... per job) */
         int64_t created_ms; /* jobs.created_at, ms since the epoch */
         json_t *payload;    /* jobs.payload (borrowed) */
         json_t *outcome;    /* set by the run function (jobs.outcome), or NULL */
@@ -384,6 +386,33 @@ worker_stop_t worker_job_sleep(const worker_job_t *job, int ms);
  */
 void worker_job_progress(const worker_job_t *job, const char *step, const char *node,
                          const char *status, const char *const *lines, size_t n);
+
+/* ---------------------------------------------------------------- worker_runs.c */
+
+/*
+ * job_runs (schemas/sql/005_job_runs.sql): the claim statement inserts a run's row; these
+ * end it (ended_at = now(), how), each only once the run has stopped doing work. how:
+ * finished | released | stopped | abandoned | taken-over (see the migration). An end that
+ * cannot be written is logged (warning) and the run's ended_at stays NULL, as for a
+ * worker that died. Thread-safe for distinct connections.
+ */
+cm_pg_err_t worker_runs_prepare(cm_pg_t *pg, char *errstr, size_t errstr_size);
+
+/* Ends job's run inside the caller's open transaction (the outcome's: "finished"). */
+cm_pg_err_t worker_run_end_tx(cm_pg_t *pg, const worker_job_t *job, const char *how,
+                              char *errstr, size_t errstr_size);
+
+/* Ends job's run in a transaction of its own (abandoned, taken-over). */
+void worker_run_end(cm_pg_t *pg, const worker_job_t *job, const char *how);
+
+/*
+ * Queues job again and ends its run in one statement: a transient failure (delay_ms, the
+ * attempt counts: "released") or a stop (at once, the attempt is given back: "stopped").
+ * A row no longer this run's is left alone and the run ends "taken-over". error (NULL
+ * keeps the job's) becomes jobs.error.
+ */
+void worker_run_release(cm_pg_t *pg, const worker_job_t *job, int delay_ms,
+                        const char *error, int give_back);
 
 /* Starts the runner threads and the lease keeper / stops them (joins, after
  * cm_service_request_stop: running jobs are released for another worker). */

@@ -21,7 +21,12 @@
  * The outcome goes through worker_transition_apply() in ONE transaction with the job's
  * final state: the cluster row is locked first, then the job row (the order of the
  * command path, so the two never deadlock), the owner is checked, the transition and
- * its event are written, the job row is finished.
+ * its event are written, the job row is finished and the run's job_runs row ended.
+ *
+ * Every claim inserts a job_runs row in the claim statement; every way a run ends
+ * writes its end once the run has stopped doing work (worker_runs.c): finished with
+ * the outcome, released / stopped with the job queued again, abandoned (lease lost, or
+ * no outcome written), taken-over (the row was another claim's by the outcome).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +42,6 @@
 #define RSQL_CLAIM     "w_job_claim"
 #define RSQL_JOB_LOCK  "w_job_lock"
 #define RSQL_FINISH    "w_job_finish"
-#define RSQL_RELEASE   "w_job_release"
 #define RSQL_POLL      "w_job_poll"
 #define RSQL_HEARTBEAT "w_job_heartbeat"
 
@@ -46,33 +50,34 @@ static const struct {
         int nparams;
         const char *sql;
 } runner_stmts[] = {
-    /* $1 owner, $2 lease_s, $3 kinds ('{connect}') */
+    /* $1 owner, $2 lease_s, $3 kinds ('{connect}'). The job_runs row of the claim is
+     * inserted by the same statement; its run number is safe to compute while the job
+     * row is locked. */
     {RSQL_CLAIM, 3,
      "WITH c AS (SELECT id, state AS prev_state, owner AS prev_owner FROM jobs"
      "  WHERE state IN ('queued', 'running') AND kind = ANY($3::text[])"
      "    AND ((state = 'queued' AND not_before <= now())"
      "         OR (state = 'running' AND lease_until < now()))"
-     "  ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)"
-     " UPDATE jobs j SET state = 'running', owner = $1,"
+     "  ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED),"
+     " u AS (UPDATE jobs j SET state = 'running', owner = $1,"
      "       lease_until = now() + $2::integer * interval '1 second',"
      "       attempt = j.attempt + 1, updated_at = now()"
      "  FROM c WHERE j.id = c.id"
-     " RETURNING j.id::text, j.cluster, j.kind, j.attempt, j.payload::text,"
-     "       j.cancel_requested, (extract(epoch FROM j.created_at) * 1000)::bigint,"
-     "       j.error, c.prev_state, c.prev_owner"},
+     "  RETURNING j.id, j.cluster, j.kind, j.attempt, j.payload, j.cancel_requested,"
+     "       j.created_at, j.error, c.prev_state, c.prev_owner),"
+     " r AS (INSERT INTO job_runs (job_id, run, attempt, owner)"
+     "  SELECT u.id, coalesce((SELECT max(x.run) FROM job_runs x"
+     "                          WHERE x.job_id = u.id), 0) + 1, u.attempt, $1 FROM u"
+     "  RETURNING run)"
+     " SELECT u.id::text, u.cluster, u.kind, u.attempt, u.payload::text,"
+     "       u.cancel_requested, (extract(epoch FROM u.created_at) * 1000)::bigint,"
+     "       u.error, u.prev_state, u.prev_owner, r.run FROM u, r"},
     {RSQL_JOB_LOCK, 1,
      "SELECT state, owner, attempt FROM jobs WHERE id = $1::uuid FOR UPDATE"},
     /* $1 id, $2 final state, $3 error, $4 outcome */
     {RSQL_FINISH, 4,
      "UPDATE jobs SET state = $2, error = $3, outcome = $4::jsonb, lease_until = NULL,"
      "       updated_at = now() WHERE id = $1::uuid"},
-    /* $1 id, $2 owner, $3 delay ms, $4 error (NULL keeps), $5 attempts given back */
-    {RSQL_RELEASE, 5,
-     "UPDATE jobs SET state = 'queued', lease_until = NULL,"
-     "       not_before = now() + $3::integer * interval '1 millisecond',"
-     "       error = COALESCE($4, error), attempt = greatest(attempt - $5::integer, 0),"
-     "       updated_at = now()"
-     " WHERE id = $1::uuid AND owner = $2 AND state = 'running'"},
     {RSQL_POLL, 2,
      "SELECT id::text, cancel_requested, attempt FROM jobs"
      " WHERE id = ANY($1::uuid[]) AND owner = $2 AND state = 'running'"},
@@ -135,6 +140,9 @@ static cm_pg_err_t runner_prepare(cm_pg_t *pg, char *errstr, size_t errstr_size)
         if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
                 return e;
         e = worker_zke_prepare(pg, errstr, errstr_size);
+        if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
+                return e;
+        e = worker_runs_prepare(pg, errstr, errstr_size);
         if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
                 return e;
         for (size_t i = 0; i < sizeof(runner_stmts) / sizeof(runner_stmts[0]); i++) {
@@ -414,6 +422,8 @@ static worker_err_t finish_tx(runner_t *r, const worker_job_t *job, const finish
         pe =
             worker_sql_exec(r->pg, RSQL_FINISH, 4, v, NULL, 0, NULL, errstr, errstr_size);
         if (pe == CM_PG_OK)
+                pe = worker_run_end_tx(r->pg, job, "finished", errstr, errstr_size);
+        if (pe == CM_PG_OK)
                 pe = cm_pg_commit(r->pg, errstr, errstr_size);
         return worker_pg_err(r->pg, pe);
 }
@@ -437,6 +447,7 @@ static void finish(runner_t *r, const worker_job_t *job, const finish_t *f)
                             "job outcome cannot be applied; the lease will expire "
                             "and the job run again",
                             "cluster", job->cluster, "jobId", job->id, "error", err);
+                        worker_run_end(r->pg, job, "abandoned");
                         return;
                 }
                 if (cm_service_stopping()) {
@@ -444,6 +455,7 @@ static void finish(runner_t *r, const worker_job_t *job, const finish_t *f)
                             "stopping before the job outcome was applied; it will "
                             "run again",
                             "cluster", job->cluster, "jobId", job->id, "error", err);
+                        worker_run_end(r->pg, job, "abandoned");
                         return;
                 }
                 cm_log_warn("job outcome transaction failed; retrying", "cluster",
@@ -455,6 +467,7 @@ static void finish(runner_t *r, const worker_job_t *job, const finish_t *f)
                 atomic_fetch_add(&w->metrics.jobs_abandoned, 1);
                 cm_log_warn("job was taken over by another worker; outcome dropped",
                             "cluster", job->cluster, "jobId", job->id);
+                worker_run_end(r->pg, job, "taken-over");
                 return;
         }
         atomic_fetch_add(
@@ -469,24 +482,13 @@ static void finish(runner_t *r, const worker_job_t *job, const finish_t *f)
                     "to", cm_state_name(out.to), "seq", seq, "error", f->error);
 }
 
-/* Queues the job again (owner kept for the record): a transient failure (delay_ms, the
- * attempt counts) or a stop (the attempt is given back). */
+/* Queues the job again (owner kept for the record) and ends the run: a transient
+ * failure (delay_ms, the attempt counts) or a stop (the attempt is given back). */
 static void release(runner_t *r, const worker_job_t *job, int delay_ms, const char *error,
                     int give_back)
 {
-        char err[512], delay[16], back[8];
-        snprintf(delay, sizeof(delay), "%d", delay_ms);
-        snprintf(back, sizeof(back), "%d", give_back);
-        const char *v[5] = {job->id, r->w->id, delay, error, back};
-        if (cm_pg_ensure(r->pg, 2000, err, sizeof(err)) != CM_PG_OK ||
-            cm_pg_exec_prepared(r->pg, RSQL_RELEASE, 5, v, NULL, NULL, 0, NULL, err,
-                                sizeof(err)) != CM_PG_OK)
-                cm_log_warn("cannot release the job; another worker resumes it when its "
-                            "lease expires",
-                            "jobId", job->id, "error", err);
+        worker_run_release(r->pg, job, delay_ms, error, give_back);
         atomic_fetch_add(&r->w->metrics.jobs_abandoned, 1);
-        cm_log_info("job released", "cluster", job->cluster, "jobId", job->id, "error",
-                    error);
 }
 
 /* ---------------------------------------------------------------- one job */
@@ -544,6 +546,7 @@ static void run_claimed(runner_t *r, worker_job_t *job, int cancel_requested,
                         atomic_fetch_add(&w->metrics.jobs_abandoned, 1);
                         cm_log_warn("job run abandoned: its lease was lost", "cluster",
                                     job->cluster, "jobId", job->id);
+                        worker_run_end(r->pg, job, "abandoned");
                         return;
                 }
                 if (why == WORKER_STOP_SHUTDOWN) {
@@ -594,17 +597,19 @@ static int runner_once(runner_t *r)
         int resumed = strcmp(PQgetvalue(res, 0, 8), "running") == 0;
         char prev_owner[160];
         snprintf(prev_owner, sizeof(prev_owner), "%s", PQgetvalue(res, 0, 9));
+        job.run = atoi(PQgetvalue(res, 0, 10));
         PQclear(res);
 
         slot_set(&r->slot, job.id, job.attempt);
         atomic_fetch_add(&w->metrics.jobs_claimed, 1);
         if (resumed)
                 atomic_fetch_add(&w->metrics.jobs_resumed, 1);
-        char attempt[12];
+        char attempt[12], run[12];
         snprintf(attempt, sizeof(attempt), "%d", job.attempt);
+        snprintf(run, sizeof(run), "%d", job.run);
         cm_log_info(resumed ? "job resumed: its lease had expired" : "job claimed",
                     "cluster", job.cluster, "jobId", job.id, "kind", job.kind, "attempt",
-                    attempt, "previousOwner", resumed ? prev_owner : NULL);
+                    attempt, "run", run, "previousOwner", resumed ? prev_owner : NULL);
         run_claimed(r, &job, cancel_requested, last_error);
         slot_set(&r->slot, NULL, 0);
         free(last_error);
