@@ -2,8 +2,10 @@
 # fault_kill - random kill -9 of a cm-worker or the projector during create, update,
 # cancel, delete and import (scripts/up -d stack; two zke clusters on sshd + fake-docker
 # nodes, two nodes each; imports of a live fake API server). 50 trials (CM_FAULTS_LONG=1: 200):
-# each sends a random command of a random cluster through the API, waits a random moment,
-# kills a random victim with SIGKILL and restarts it (./scripts/up restart NAME); each
+# each sends a command of a random cluster through the API (four times in five one its
+# state accepts, so jobs keep starting; else a random one), waits a random moment,
+# kills a victim with SIGKILL (two times in three the worker running a job, when one
+# runs; else a random one of the workers and the projector) and restarts it (./scripts/up restart NAME); each
 # kill's pid and time (date +%s.%N: the clock PostgreSQL's now() reads on this machine)
 # go to $CM_UP_DIR/kills. Then, once everything is quiet:
 #   - every cluster is in the state the FSM gives for its last applied command (Running
@@ -65,9 +67,26 @@ for t in $(seq 1 $trials); do
     kinds=(import import import cancel delete)
   fi
   kind=${kinds[$((RANDOM % ${#kinds[@]}))]}
+  # four times in five a command the cluster's state accepts, so jobs keep starting
+  if [ $((RANDOM % 5)) != 0 ]; then
+    case "$c:$(sql "SELECT state FROM cluster_state WHERE name = '$c'" 2>/dev/null || true)" in
+      zk*: | zk*:Deleted) kind=create ;;
+      im*: | im*:Deleted) kind=import ;;
+      zk*:Running | zk*:Unreachable | zk*:Unavailable) kinds=(update update delete); kind=${kinds[$((RANDOM % 3))]} ;;
+      *:Running | *:Unreachable | *:Unavailable) kind=delete ;;
+      *:Creating | *:Updating | *:Connecting) [ $((RANDOM % 3)) = 0 ] && kind=cancel ;;
+    esac
+  fi
   send "$kind" "$c"
   sleep "$((RANDOM % 2)).$((RANDOM % 10))$((RANDOM % 10))"
   v=${victims[$((RANDOM % 3))]}
+  if [ $((RANDOM % 3)) != 0 ]; then
+    # two kills in three hit the worker running a job, when one runs: what resuming is for
+    o=$(sql "SELECT substring(owner FROM '[0-9]+$') FROM jobs WHERE state = 'running' ORDER BY random() LIMIT 1" 2>/dev/null || true)
+    for w in cm-worker-1 cm-worker-2; do
+      [ -n "$o" ] && [ "$(cat "$CM_UP_DIR/run/$w.pid")" = "$o" ] && v=$w
+    done
+  fi
   pid=$(cat "$CM_UP_DIR/run/$v.pid")
   # the time is taken once the signal is sent: no later than the victim's last act
   kill -KILL "$pid" 2>/dev/null && echo "$pid,$(date +%s.%N)" >>"$CM_UP_DIR/kills"
