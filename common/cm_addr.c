@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cm/utf8.h"
 #include "cm_addr.h"
 
 /* ---- names ------------------------------------------------------------------------ */
@@ -270,40 +271,6 @@ bool cm_cidr_overlap(const cm_cidr_t *a, const cm_cidr_t *b)
 
 /* ---- quoting ---------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (2-4), or 0 (RFC 3629: no overlongs, no
- * surrogates, at most U+10FFFF), so a message stays valid UTF-8 for JSON. */
-static size_t utf8_seq(const unsigned char *s)
-{
-        unsigned c = s[0];
-        size_t n = c >= 0xc2 && c <= 0xdf   ? 2
-                   : c >= 0xe0 && c <= 0xef ? 3
-                   : c >= 0xf0 && c <= 0xf4 ? 4
-                                            : 0;
-        for (size_t i = 1; i < n; i++)
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
-            (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-                return 0;
-        return n;
-}
-
-size_t cm_addr_utf8_cut(const char *s, size_t max)
-{
-        const unsigned char *p = (const unsigned char *)s;
-        size_t i = 0;
-        while (p[i]) {
-                size_t n = p[i] >= 0x80 ? utf8_seq(p + i) : 1;
-                if (n == 0)
-                        n = 1; /* invalid bytes stay; only a valid sequence is kept whole
-                                */
-                if (i + n > max)
-                        break;
-                i += n;
-        }
-        return i;
-}
-
 const char *cm_addr_quote(const char *s, char *buf, size_t size)
 {
         if (!s) {
@@ -323,7 +290,8 @@ const char *cm_addr_quote(const char *s, char *buf, size_t size)
                         j += 3;
                         break;
                 }
-                size_t n = *p >= 0x80 ? utf8_seq(p) : 1;
+                size_t n =
+                    *p >= 0x80 ? cm_utf8_seq_len(p, strnlen((const char *)p, 4)) : 1;
                 if (*p == '"' || *p == '\\') {
                         buf[j++] = '\\';
                         buf[j++] = (char)*p;

@@ -56,10 +56,6 @@ bool cm_cidr_overlap(const cm_cidr_t *a, const cm_cidr_t *b);
 #define CM_QUOTE_MAX  64
 #define CM_QUOTE_SIZE (CM_QUOTE_MAX * 6 + 8)
 const char *cm_addr_quote(const char *s, char *buf, size_t size);
-/* Bytes of the longest prefix of s, at most max bytes, that does not end inside a UTF-8
- * sequence: where a message cuts a client's value, so the message stays valid UTF-8 (a
- * JSON string). Thread-safe; s must be NUL-terminated. */
-size_t cm_addr_utf8_cut(const char *s, size_t max);
 /* For a format argument: a buffer that lives until the end of the enclosing statement. */
 #define Q(s) cm_addr_quote((s), (char[CM_QUOTE_SIZE]){0}, CM_QUOTE_SIZE)
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cm/log.h"
+#include "cm/utf8.h"
 
 /* Longest msg or value written; the rest is cut and marked, so one call cannot flood. */
 #define CM_LOG_MAX_VALUE 16384
@@ -35,10 +36,11 @@ typedef struct {
         int oom;
 } cm_log_buf_t;
 
-static void cm_log_put(cm_log_buf_t *b, const char *s, size_t n)
+/* Room for n more bytes and a NUL; 0 when memory ran out (b->oom). */
+static int cm_log_reserve(cm_log_buf_t *b, size_t n)
 {
         if (b->oom)
-                return;
+                return 0;
         if (b->len + n + 1 > b->cap) {
                 size_t cap = b->cap ? b->cap : 256;
                 while (cap < b->len + n + 1)
@@ -46,11 +48,18 @@ static void cm_log_put(cm_log_buf_t *b, const char *s, size_t n)
                 char *p = realloc(b->p, cap);
                 if (!p) {
                         b->oom = 1;
-                        return;
+                        return 0;
                 }
                 b->p = p;
                 b->cap = cap;
         }
+        return 1;
+}
+
+static void cm_log_put(cm_log_buf_t *b, const char *s, size_t n)
+{
+        if (!cm_log_reserve(b, n))
+                return;
         memcpy(b->p + b->len, s, n);
         b->len += n;
         b->p[b->len] = '\0';
@@ -222,92 +231,15 @@ static void cm_log_mask(cm_log_buf_t *out, const char *s, size_t n)
         cm_log_put(out, s + start, n - start);
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
-static size_t cm_log_utf8_len(const unsigned char *s, size_t n)
-{
-        size_t len;
-        unsigned char lo = 0x80, hi = 0xBF;
-
-        if (s[0] >= 0xC2 && s[0] <= 0xDF)
-                len = 2;
-        else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-                len = 3;
-        else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-                len = 4;
-        else
-                return 0;
-        if (s[0] == 0xE0)
-                lo = 0xA0; /* overlong */
-        else if (s[0] == 0xED)
-                hi = 0x9F; /* surrogates */
-        else if (s[0] == 0xF0)
-                lo = 0x90; /* overlong */
-        else if (s[0] == 0xF4)
-                hi = 0x8F; /* above U+10FFFF */
-        if (n < len || s[1] < lo || s[1] > hi)
-                return 0;
-        for (size_t i = 2; i < len; i++)
-                if (s[i] < 0x80 || s[i] > 0xBF)
-                        return 0;
-        return len;
-}
-
 /* Appends s[0..n) escaped for the inside of a JSON string; invalid UTF-8 becomes U+FFFD.
  */
 static void cm_log_put_escaped(cm_log_buf_t *b, const char *s, size_t n)
 {
-        const unsigned char *u = (const unsigned char *)s;
-        char esc[8];
-        size_t i = 0, run = 0;
-
-        while (i < n) {
-                unsigned char c = u[i];
-                size_t l;
-                const char *rep = NULL;
-
-                if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-                        i++;
-                        continue;
-                }
-                if (c >= 0x80 && (l = cm_log_utf8_len(u + i, n - i)) > 0) {
-                        i += l;
-                        continue;
-                }
-                cm_log_put(b, s + run, i - run);
-                switch (c) {
-                case '"':
-                        rep = "\\\"";
-                        break;
-                case '\\':
-                        rep = "\\\\";
-                        break;
-                case '\n':
-                        rep = "\\n";
-                        break;
-                case '\r':
-                        rep = "\\r";
-                        break;
-                case '\t':
-                        rep = "\\t";
-                        break;
-                case '\b':
-                        rep = "\\b";
-                        break;
-                case '\f':
-                        rep = "\\f";
-                        break;
-                default:
-                        if (c >= 0x80) {
-                                rep = "\xEF\xBF\xBD";
-                        } else {
-                                snprintf(esc, sizeof(esc), "\\u%04x", c);
-                                rep = esc;
-                        }
-                }
-                cm_log_puts(b, rep);
-                run = ++i;
-        }
-        cm_log_put(b, s + run, n - run);
+        size_t need = cm_utf8_json_escape(s, n, NULL);
+        if (!cm_log_reserve(b, need))
+                return;
+        b->len += cm_utf8_json_escape(s, n, b->p + b->len);
+        b->p[b->len] = '\0';
 }
 
 static void cm_log_put_json(cm_log_buf_t *b, const char *s, size_t n)

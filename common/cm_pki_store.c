@@ -19,6 +19,7 @@
 
 #include "cm/err.h"
 #include "cm/pki.h"
+#include "cm/utf8.h"
 #include "cm_pki_int.h"
 
 void cm_pki_secret_free(char *secret)
@@ -120,44 +121,7 @@ out:
 /* JSON string escape of s into out (when non-NULL); returns the length written/needed. */
 static size_t escape(const char *s, char *out)
 {
-        size_t n = 0;
-        for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-                char tmp[8];
-                const char *rep = NULL;
-                switch (*c) {
-                case '"':
-                        rep = "\\\"";
-                        break;
-                case '\\':
-                        rep = "\\\\";
-                        break;
-                case '\n':
-                        rep = "\\n";
-                        break;
-                case '\r':
-                        rep = "\\r";
-                        break;
-                case '\t':
-                        rep = "\\t";
-                        break;
-                default:
-                        if (*c < 0x20) {
-                                snprintf(tmp, sizeof(tmp), "\\u%04x", *c);
-                                rep = tmp;
-                        }
-                }
-                if (rep) {
-                        size_t l = strlen(rep);
-                        if (out)
-                                memcpy(out + n, rep, l);
-                        n += l;
-                } else {
-                        if (out)
-                                out[n] = (char)*c;
-                        n++;
-                }
-        }
-        return n;
+        return cm_utf8_json_escape(s, strlen(s), out);
 }
 
 char *cm_pki_bundle_keys_json(const cm_pki_bundle_t *bundle)

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "cm/spec.h"
-#include "cm_addr.h"
+#include "cm/utf8.h"
 
 /* Longest rendering of an offending JSON value in a message: enough to recognise it, and
  * a huge or misplaced value cannot flood the response. */
@@ -115,7 +115,7 @@ static void render(const json_t *v, char *buf, size_t size)
                 return;
         }
         if (strlen(s) > VALUE_MAX)
-                snprintf(buf, size, "%.*s...", (int)cm_addr_utf8_cut(s, VALUE_MAX), s);
+                snprintf(buf, size, "%.*s...", (int)cm_utf8_cut(s, VALUE_MAX), s);
         else
                 snprintf(buf, size, "%s", s);
         free(s);
@@ -133,7 +133,7 @@ static void type_error(pctx_t *p, const char *field, const char *expected,
 static void path_key(char *buf, size_t size, const char *prefix, const char *key)
 {
         const char *ell = strlen(key) > KEY_MAX ? "..." : "";
-        int cut = (int)cm_addr_utf8_cut(key, KEY_MAX);
+        int cut = (int)cm_utf8_cut(key, KEY_MAX);
         if (*prefix)
                 snprintf(buf, size, "%s.%.*s%s", prefix, cut, key, ell);
         else
