@@ -14,6 +14,7 @@
 #include "cm/migrate.h"
 #include "cm/pg.h"
 #include "pg_testdb.h"
+#include "../check_main.h"
 
 static char dbname[65];
 static char *conninfo;
@@ -527,7 +528,6 @@ int main(void)
 {
         Suite *s = suite_create("migrations");
         TCase *tc = tcase_create("pg");
-        SRunner *sr;
         int failed;
 
         pg_testdb_base(); /* exits with a clear message when CM_TEST_PG is unset */
@@ -545,10 +545,7 @@ int main(void)
         tcase_add_test(tc, test_bad_file_names_and_order);
         tcase_add_test(tc, test_newer_database_is_accepted_but_missing_one_is_not);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        failed = cm_check_run(s);
         pg_testdb_drop_all();
         return failed ? 1 : 0;
 }

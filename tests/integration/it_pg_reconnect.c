@@ -18,6 +18,7 @@
 #include "cm/log.h"
 #include "cm/pg.h"
 #include "pg_testdb.h"
+#include "../check_main.h"
 
 static char dbname[65];
 static char *conninfo;
@@ -350,7 +351,6 @@ int main(void)
 {
         Suite *s = suite_create("pg_reconnect");
         TCase *tc = tcase_create("pg");
-        SRunner *sr;
         int failed;
 
         pg_testdb_base(); /* exits with a clear message when CM_TEST_PG is unset */
@@ -368,10 +368,7 @@ int main(void)
         tcase_add_test(tc, test_bad_conninfo_is_refused_without_echoing_password);
         tcase_add_test(tc, test_backoff_persists_across_calls);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        failed = cm_check_run(s);
         pg_testdb_drop_all();
         return failed ? 1 : 0;
 }

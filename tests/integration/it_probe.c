@@ -26,6 +26,7 @@
 
 #include "cm/kubeconfig.h"
 #include "cm/probe.h"
+#include "../check_main.h"
 
 #define PYTHON "/usr/bin/python3"
 #define TOKEN  "fixture-token-0123456789"
@@ -581,10 +582,7 @@ int main(void)
                 fprintf(stderr, "it_probe: %s failed\n", cmd);
                 return EXIT_FAILURE;
         }
-        SRunner *sr = srunner_create(probe_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        int failed = cm_check_run(probe_suite());
         if (failed == 0) {
                 snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work);
                 if (system(cmd) != 0)

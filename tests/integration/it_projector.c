@@ -18,6 +18,7 @@
 
 #include "cm/projector.h"
 #include "cm/spec.h"
+#include "../check_main.h"
 
 #define T0_MS 1767225600000LL /* 2026-01-01T00:00:00Z */
 #define WAIT  30000
@@ -416,10 +417,7 @@ int main(void)
         tcase_add_test(tc, test_restarts);
         tcase_add_test(tc, test_kill9_mid_stream);
         suite_add_tcase(s, tc);
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        int failed = cm_check_run(s);
         pg_testdb_drop_all();
         return failed ? 1 : 0;
 }

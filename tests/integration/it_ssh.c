@@ -21,6 +21,7 @@
 #include <check.h>
 
 #include "cm/ssh.h"
+#include "../check_main.h"
 
 #define NODES 3
 
@@ -791,9 +792,5 @@ int main(void)
         tcase_add_test(tc, test_parallel_bound);
         tcase_add_test(tc, test_output_bound);
         suite_add_tcase(su, tc);
-        SRunner *sr = srunner_create(su);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(su);
 }

@@ -23,6 +23,7 @@
 #include "cm/config.h"
 #include "cm/pki.h"
 #include "zke.h"
+#include "../check_main.h"
 
 /* libssh2 1.10 leaks 56 bytes per ECDSA authentication (tests/lsan.supp). */
 const char *__lsan_default_suppressions(void);
@@ -654,9 +655,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-        SRunner *sr = srunner_create(suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(suite());
 }

@@ -18,6 +18,7 @@
 
 #include "cm/avro.h"
 #include "cm/embedded.h"
+#include "../check_main.h"
 
 /* ---- helpers ---- */
 
@@ -791,9 +792,5 @@ int main(void)
         tcase_add_test(tc, test_threads);
         tcase_add_test(tc, test_err2str_and_prefix);
         suite_add_tcase(s, tc);
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(s);
 }

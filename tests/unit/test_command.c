@@ -15,6 +15,7 @@
 #include "cm/avro.h"
 #include "cm/command.h"
 #include "cm/spec_avro.h"
+#include "../check_main.h"
 
 /* ---- fixtures (cm_spec.c is another module: specs are filled by hand here) ---- */
 
@@ -641,9 +642,5 @@ int main(void)
         tcase_add_test(tc, test_python_reads_our_command);
         tcase_add_test(tc, test_we_read_python_command);
         suite_add_tcase(s, tc);
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(s);
 }

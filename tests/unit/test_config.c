@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cm/config.h"
+#include "../check_main.h"
 
 static char *write_tmp(const char *text)
 {
@@ -542,11 +543,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-        SRunner *sr = srunner_create(config_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(config_suite());
 }

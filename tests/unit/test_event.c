@@ -9,6 +9,7 @@
 #include "cm/avro.h"
 #include "cm/event.h"
 #include "cm/spec_avro.h"
+#include "../check_main.h"
 
 static cm_spec_t *make_spec(void)
 {
@@ -253,9 +254,5 @@ int main(void)
         tcase_add_test(tc, test_decode_errors_and_noise);
         tcase_add_test(tc, test_standalone_spec_and_node);
         suite_add_tcase(s, tc);
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(s);
 }

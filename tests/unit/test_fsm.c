@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cm/fsm.h"
+#include "../check_main.h"
 
 /* DESIGN §3 written out as text, independently of cm_fsm.c's table:
  * "From|Trigger|To|Effect". */
@@ -148,9 +149,5 @@ int main(void)
         tcase_add_test(tc, rejection_messages);
         tcase_add_test(tc, names_and_readiness);
         suite_add_tcase(s, tc);
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(s);
 }

@@ -15,6 +15,7 @@
 
 #include "cm/kafka.h"
 #include "cm/log.h"
+#include "../check_main.h"
 
 #define T12 "t12" /* 12 partitions, like cm.commands */
 #define T1  "t1"  /* 1 partition: a total order to reason about offsets */
@@ -643,8 +644,6 @@ int main(void)
         Suite *s = suite_create("kafka");
         TCase *pure = tcase_create("pure");
         TCase *mock = tcase_create("mock");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(pure, test_murmur2_java_vectors);
         tcase_add_test(pure, test_conf_from_config);
@@ -665,9 +664,5 @@ int main(void)
         tcase_add_test(mock, test_conf_errors_name_the_key);
         suite_add_tcase(s, mock);
 
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(s);
 }

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "cm/kubeconfig.h"
+#include "../check_main.h"
 
 /* PEM material made once: a CA, a client certificate and key, a second key, an expired
  * certificate (with its key), and an encrypted key. */
@@ -651,9 +652,5 @@ static Suite *kubeconfig_suite(void)
 
 int main(void)
 {
-        SRunner *sr = srunner_create(kubeconfig_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(kubeconfig_suite());
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cm/log.h"
+#include "../check_main.h"
 
 static char cap_path[64];
 static int cap_fd = -1;
@@ -387,11 +388,5 @@ static Suite *log_suite(void)
 
 int main(void)
 {
-        SRunner *sr = srunner_create(log_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(log_suite());
 }

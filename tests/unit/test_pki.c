@@ -13,6 +13,7 @@
 
 #include "cm/pki.h"
 #include "cm/spec.h"
+#include "../check_main.h"
 
 #define NODES3                                                                           \
         "{\"name\":\"n1\",\"address\":\"10.0.0.1\",\"roles\":[\"controlplane\","         \
@@ -620,9 +621,5 @@ static Suite *pki_suite(void)
 
 int main(void)
 {
-        SRunner *sr = srunner_create(pki_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(pki_suite());
 }

@@ -6,6 +6,7 @@
 
 #include "cm/plan.h"
 #include "cm/spec.h"
+#include "../check_main.h"
 
 /* m1: controlplane+etcd, w1: worker+etcd, w2: worker only. */
 #define NODES                                                                            \
@@ -398,9 +399,5 @@ static Suite *plan_suite(void)
 
 int main(void)
 {
-        SRunner *sr = srunner_create(plan_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(plan_suite());
 }

@@ -7,6 +7,7 @@
 
 #include "cm/avro.h"
 #include "cm/progress.h"
+#include "../check_main.h"
 
 static void fill(cm_job_progress_t *p, size_t nlines, int with_node)
 {
@@ -96,9 +97,5 @@ int main(void)
         tcase_add_test(tc, test_roundtrip);
         tcase_add_test(tc, test_errors);
         suite_add_tcase(s, tc);
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(s);
 }

@@ -13,6 +13,7 @@
 
 #include "cm/kafka.h"
 #include "cm/projector.h"
+#include "../check_main.h"
 
 static cm_spec_t *make_spec(int nodes)
 {
@@ -309,9 +310,5 @@ int main(void)
         tcase_set_timeout(kafka, 90);
         tcase_add_test(kafka, test_start_offsets);
         suite_add_tcase(s, kafka);
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? 1 : 0;
+        return cm_check_run(s);
 }

@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "cm/seal.h"
+#include "../check_main.h"
 
 static char dir[64];
 static char pub_path[256], sec_path[256];
@@ -518,9 +519,5 @@ static Suite *seal_suite(void)
 
 int main(void)
 {
-        SRunner *sr = srunner_create(seal_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(seal_suite());
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cm/spec.h"
+#include "../check_main.h"
 
 static const char *FULL_JSON =
     "{\"name\":\"prod\",\"sshUser\":\"zcloud\",\"sshPort\":2222,"
@@ -547,9 +548,5 @@ static Suite *spec_suite(void)
 
 int main(void)
 {
-        SRunner *sr = srunner_create(spec_suite());
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(spec_suite());
 }

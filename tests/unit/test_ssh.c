@@ -17,6 +17,7 @@
 #include <check.h>
 
 #include "cm/ssh.h"
+#include "../check_main.h"
 
 static const char ED25519_OPENSSH[] =
     "-----BEGIN OPENSSH PRIVATE KEY-----\n"
@@ -385,9 +386,5 @@ int main(void)
         tcase_add_test(tc, test_parallel_runner);
         tcase_add_test(tc, test_parallel_summary);
         suite_add_tcase(s, tc);
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(s);
 }

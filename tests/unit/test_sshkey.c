@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cm/sshkey.h"
+#include "../check_main.h"
 
 static char g_dir[] = "/tmp/test_sshkey.XXXXXX";
 
@@ -558,10 +559,7 @@ int main(void)
         tcase_add_test(tc, refuses_other_openssh_types);
         suite_add_tcase(s, tc);
 
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        int failed = cm_check_run(s);
         snprintf(cmd, sizeof(cmd), "rm -rf %s", g_dir);
         if (system(cmd) != 0)
                 fprintf(stderr, "test_sshkey: could not remove %s\n", g_dir);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cm/utf8.h"
+#include "../check_main.h"
 
 static size_t seq(const char *s)
 {
@@ -97,9 +98,5 @@ int main(void)
         tcase_add_test(tc, test_json_escape);
         tcase_add_test(tc, test_json_escape_always_valid);
         suite_add_tcase(s, tc);
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+        return cm_check_run(s);
 }

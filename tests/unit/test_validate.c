@@ -12,6 +12,7 @@
 
 #include "cm/spec.h"
 #include "cm/validate.h"
+#include "../check_main.h"
 
 static unsigned char *g_key, *g_rsa_key;
 static size_t g_key_len, g_rsa_key_len;
@@ -659,10 +660,7 @@ int main(void)
         tcase_add_test(tc, ssh_key_rule_alone);
         suite_add_tcase(s, tc);
 
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
+        int failed = cm_check_run(s);
         free(g_key);
         free(g_rsa_key);
         return failed ? EXIT_FAILURE : EXIT_SUCCESS;
