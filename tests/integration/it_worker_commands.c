@@ -657,7 +657,8 @@ START_TEST(test_kill9_and_restart_loses_and_repeats_nothing)
         kill(wh.workers[0], SIGKILL);
         waitpid(wh.workers[0], NULL, 0);
         long at_kill = wh_count("SELECT count(*) FROM applied_commands", NULL);
-        fprintf(stderr, "crash: worker killed after %ld of %d commands\n", at_kill, 3 * C);
+        fprintf(stderr, "crash: worker killed after %ld of %d commands\n", at_kill,
+                3 * C);
         ck_assert_int_lt(at_kill, 3 * C); /* killed in the middle */
         wh_start_worker(0);
         snprintf(want, sizeof(want), "%d", 3 * C);
