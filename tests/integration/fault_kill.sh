@@ -16,7 +16,9 @@
 #     pid; no two runs of a job overlap, every run has an end (a run still open whose
 #     worker was never killed is a failure), and each finished job was finished by
 #     exactly one run;
-#   - no container was started twice on a node without being removed in between;
+#   - no container was started twice on a node without being removed in between (removed:
+#     an "rm" that succeeded, or an "inspect" that found no such container, which also
+#     covers an rm whose worker was killed before the rm's own result was logged);
 #   - every command answered 202 is applied or rejected, in both models;
 #   - seq 1..n and read model == write model.
 . "${CM_SOURCE_DIR:?run through ctest}/tests/integration/lib/e2e.sh" || exit 1
@@ -135,10 +137,17 @@ try:
 except FileNotFoundError:
     lines = []
 for line in lines:
-    m = re.search(r' rc=0 docker (.*)$', line)
+    m = re.search(r' rc=(\d+) docker (.*)$', line)
     if not m:
         continue
-    args = m.group(1).split()
+    rc, args = int(m.group(1)), m.group(2).split()
+    if args[:2] == ["inspect", "--type=container"] and rc == 1:
+        # the runtime says it is gone: also after a removal whose own "rc=" line was
+        # never written (its worker was killed while the rm ran)
+        live.difference_update(args[2:])
+        continue
+    if rc != 0:
+        continue
     if args[0] in ("run", "create") and "--rm" not in args and "--name" in args:
         name = args[args.index("--name") + 1]
         if name in live:
