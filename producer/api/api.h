@@ -248,7 +248,7 @@ int api_watch_open(api_request_t *req, long long after);
 
 /* ---- SSE frames and the backlog of a resumed stream (api_watch_backlog.c) */
 #define API_WATCH_BACKLOG_MAX_EVENTS 10000
-#define API_WATCH_BACKLOG_MAX_BYTES  (2u << 20)
+#define API_WATCH_BACKLOG_MAX_BYTES  (8u << 20)
 
 /* One SSE frame queued on a stream. seq: the id of a cluster-event frame, 0 for others.
  */

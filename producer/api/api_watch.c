@@ -50,6 +50,7 @@ typedef struct api_sub_s {
         char cluster[API_PARAM_MAX];
         api_frame_t *head, *tail;
         size_t queued;
+        size_t limit; /* queued beyond this: the client does not read (cut off) */
         int suspended;
         int closing;
         int resume;         /* opened with a resume point: the drop rule applies */
@@ -81,7 +82,7 @@ static void api_sub_push(api_sub_t *s, const char *data, size_t len, long long s
 {
         if (s->closing)
                 return;
-        if (s->queued + len > API_WATCH_MAX_QUEUED) {
+        if (s->queued + len > s->limit) {
                 cm_log_warn("event stream cut off: the client does not read it",
                             "cluster", s->cluster);
                 s->closing = 1;
@@ -214,6 +215,8 @@ static void api_watch_splice(api_sub_t *s, api_watch_backlog_t *b)
                 if (s->tail == hello)
                         s->tail = b->tail;
                 s->queued += b->bytes;
+                /* The backlog is bounded on its own; live frames keep their room. */
+                s->limit += b->bytes;
         }
         memset(b, 0, sizeof(*b));
 }
@@ -227,6 +230,7 @@ int api_watch_open(api_request_t *req, long long after)
                                          "event streams are not available");
         s->w = w;
         s->conn = req->conn;
+        s->limit = API_WATCH_MAX_QUEUED;
         s->resume = after >= 0;
         s->last_seq = after; /* the client has every event up to there */
         snprintf(s->cluster, sizeof(s->cluster), "%s", req->param);
