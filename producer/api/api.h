@@ -268,9 +268,11 @@ api_frame_t *api_watch_frame_new(const char *data, size_t len, long long seq);
  */
 api_frame_t *api_watch_frame_json(const char *type, long long id, json_t *data);
 /*
- * The drop rule of a resumed stream: 1 when a frame of seq is to be sent (progress
- * frames, seq 0, always are; *last becomes seq), 0 when a cluster event of that seq or
- * an earlier one was sent already (or was before the resume point *last started at).
+ * The rule of a resumed stream for its next frame: 1 to send it (progress frames, seq 0,
+ * always; a cluster event of seq *last + 1, which *last becomes), 0 to drop it (that seq
+ * or an earlier one was sent already, or lies before the resume point *last started at),
+ * -1 when it would skip seqs (*last + 1 is neither sent nor queued: the stream ends so
+ * the client resumes from *last).
  */
 int api_watch_frame_keep(long long *last, long long seq);
 

@@ -114,6 +114,36 @@ static void api_watch_push(api_watch_t *w, const char *cluster, const char *data
         pthread_mutex_unlock(&w->lock);
 }
 
+/*
+ * The next frame of s (its head) would skip events: everything behind it goes, a notice
+ * takes their place and the stream ends after it (lock held). Its client reconnects from
+ * the last id it got, soon, and gets the missing events from the read model.
+ */
+static void api_sub_end_at_gap(api_sub_t *s)
+{
+        char note[160];
+        int n = snprintf(note, sizeof(note),
+                         "retry: 1000\n: event %lld is not in the history yet: resume "
+                         "from %lld\n\n",
+                         s->last_seq + 1, s->last_seq);
+        while (s->head->next) {
+                api_frame_t *f = s->head->next;
+                s->head->next = f->next;
+                s->queued -= f->len;
+                free(f);
+        }
+        s->tail = s->head;
+        s->closing = 1;
+        api_frame_t *t = api_watch_frame_new(note, (size_t)n, 0);
+        if (t) {
+                s->head->next = t;
+                s->tail = t;
+                s->queued += t->len;
+        }
+        cm_log_info("event stream ended at a gap: the read model is behind", "cluster",
+                    s->cluster);
+}
+
 static ssize_t api_sub_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
         api_sub_t *s = cls;
@@ -122,8 +152,12 @@ static ssize_t api_sub_read(void *cls, uint64_t pos, char *buf, size_t max)
         pthread_mutex_lock(&s->w->lock);
         while (s->head && n < max) {
                 api_frame_t *f = s->head;
-                if (f->off == 0 && s->resume &&
-                    !api_watch_frame_keep(&s->last_seq, f->seq)) {
+                int keep = f->off == 0 && s->resume
+                               ? api_watch_frame_keep(&s->last_seq, f->seq)
+                               : 1;
+                if (keep < 0)
+                        api_sub_end_at_gap(s);
+                if (keep <= 0) {
                         s->head = f->next;
                         if (!s->head)
                                 s->tail = NULL;

@@ -65,6 +65,12 @@ int api_watch_frame_keep(long long *last, long long seq)
          * older or equal seq is the backlog's copy coming again live, or a redelivery. */
         if (seq <= *last)
                 return 0;
+        /* seq is gap-free per cluster: a jump means an event that was published before
+         * the stream was registered and is not in the read model yet (the projector is
+         * behind). Sending on would lose it for good (the client's last id moves past
+         * it); ending the stream has the client ask again, from the read model. */
+        if (seq > *last + 1)
+                return -1;
         *last = seq;
         return 1;
 }

@@ -9,7 +9,8 @@
  * events, each id once and in order; the header winning over ?after; 400 on a malformed
  * resume point, 404 on an unknown cluster; a replayed frame byte-identical to the live
  * one; an event published while the backlog is read (the read held up by a table lock)
- * sent once; the caps (10,000 events, 8 MiB) ending the stream so the client resumes.
+ * sent once; a stream ending rather than skipping an event the read model does not have
+ * yet; the caps (10,000 events, 8 MiB) ending the stream so the client resumes.
  */
 /* it_api.c's fixture: this test uses only part of its helpers */
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -333,8 +334,6 @@ START_TEST(test_resume_race_no_duplicate)
 }
 END_TEST
 
-/* ---------------------------------------------------------------- caps */
-
 /* Waits until the stream ended (the server closed it); returns 1 when it did. */
 static int it_stream_ended(it_stream_t *s, int timeout_ms)
 {
@@ -343,6 +342,42 @@ static int it_stream_ended(it_stream_t *s, int timeout_ms)
                 it_sleep_ms(50);
         return s->status != 0;
 }
+
+/* ---------------------------------------------------------------- a gap */
+
+/*
+ * The projector is behind: event 3 is not in the read model, and the live side only
+ * brings event 4 (3 went by before the stream was registered). The stream must not send
+ * 4 (its client would never see 3): it ends, and the client resumes from 2 later.
+ */
+START_TEST(test_resume_gap_ends_stream)
+{
+        it_wait_consumer_ready();
+        it_insert_cluster("rs-g", "Creating", NULL);
+        it_event_both("rs-g", 1, 0, 1, 0);
+        it_event_both("rs-g", 2, 0, 1, 0);
+        static it_stream_t s;
+        it_stream_open_h(&s, "/v1/clusters/rs-g/events", it_user, "Last-Event-ID: 1");
+        ck_assert_msg(it_stream_wait(&s, "id: 2\n", 10000), "%s", s.buf);
+        it_event_both("rs-g", 4, 0, 0, 1);
+        ck_assert_msg(it_stream_ended(&s, 10000), "a stream at a gap must end: %s",
+                      s.buf);
+        ck_assert_msg(it_stream_wait(&s, ": event 3 is not in the history yet", 10), "%s",
+                      s.buf);
+        IT_EXPECT_IDS(&s, "2");
+        it_stream_close(&s);
+        /* The projector catches up; the client comes back with the last id it got. */
+        it_event_both("rs-g", 3, 0, 1, 0);
+        it_event_both("rs-g", 4, 0, 1, 0);
+        it_stream_open_h(&s, "/v1/clusters/rs-g/events", it_user, "Last-Event-ID: 2");
+        ck_assert_msg(it_stream_wait(&s, "id: 4\n", 10000), "%s", s.buf);
+        IT_EXPECT_IDS(&s, "3,4");
+        ck_assert_int_eq(s.status, 0);
+        it_stream_close(&s);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- caps */
 
 START_TEST(test_resume_caps)
 {
@@ -399,6 +434,7 @@ int main(void)
         tcase_add_test(tc, test_resume_errors);
         tcase_add_test(tc, test_resume_backlog_then_live);
         tcase_add_test(tc, test_resume_race_no_duplicate);
+        tcase_add_test(tc, test_resume_gap_ends_stream);
         tcase_add_test(tc, test_resume_caps);
         suite_add_tcase(su, tc);
         SRunner *sr = srunner_create(su);
