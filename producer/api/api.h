@@ -13,10 +13,11 @@
  *   api_commands.c   command ids, produce, Prefer: wait, GET /v1/commands/{id}
  *   api_reads.c      reads from the read model, kubeconfig from the write model
  *   api_watch.c      live event streams (SSE), one consumer of cm.events and cm.progress
- *   api_watch_backlog.c  the events a resumed stream missed (Last-Event-ID / ?after),
- * read from the read model, and the SSE frame shared with the live events api_metrics.c
- * /metrics: requests by route and status, latency histogram, commands produced by kind,
- * open streams
+ *   api_watch_backlog.c
+ *                    the events a resumed stream missed (Last-Event-ID / ?after), read
+ *                    from the read model, and the SSE frame live events share
+ *   api_metrics.c    /metrics: requests by route and status, latency histogram, commands
+ *                    produced by kind, open streams
  *
  * Threading: handlers run on the MHD pool threads; each thread has its own PostgreSQL
  * connection (api_db). Prefer: wait and event streams suspend their connection instead
