@@ -13,6 +13,9 @@
  *   api_commands.c   command ids, produce, Prefer: wait, GET /v1/commands/{id}
  *   api_reads.c      reads from the read model, kubeconfig from the write model
  *   api_watch.c      live event streams (SSE), one consumer of cm.events and cm.progress
+ *   api_watch_backlog.c
+ *                    the events a resumed stream missed (Last-Event-ID / ?after), read
+ *                    from the read model, and the SSE frame live events share
  *   api_metrics.c    /metrics: requests by route and status, latency histogram, commands
  *                    produced by kind, open streams
  *
@@ -219,6 +222,13 @@ int api_handle_cluster_kubeconfig(api_request_t *req);
  */
 int api_cluster_load(cm_pg_t *pg, const char *name, json_t **out, char *errstr,
                      size_t errstr_size);
+/* cluster_events columns that api_event_row_json reads, in its order. */
+#define API_TS(col)                                                                      \
+        "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define API_EVENT_COLUMNS                                                                \
+        "seq, event_id, type, from_state, to_state, command_id, job_id, actor, "         \
+        "actor_role, "                                                                   \
+        "error, " API_TS("at") ", payload::text"
 /* One cluster_events row (columns of API_EVENT_COLUMNS) as the JSON of an event. */
 json_t *api_event_row_json(PGresult *res, int row);
 
@@ -228,8 +238,61 @@ int api_watch_start(api_t *api, char *errstr, size_t errstr_size);
 void api_watch_stop(api_t *api);
 /* Frees what is left, after MHD stopped (its last streams may be freed by MHD_stop). */
 void api_watch_free(api_t *api);
-/* Opens a live stream of cluster req->param (Accept: text/event-stream). */
-int api_watch_open(api_request_t *req);
+/*
+ * Opens a stream of cluster req->param (Accept: text/event-stream). after < 0: live
+ * frames only. after >= 0 (Last-Event-ID / ?after, validated, cluster known to exist):
+ * first every cluster event with seq > after from the read model (at most
+ * API_WATCH_BACKLOG_MAX_EVENTS / _BYTES; past that the stream ends and the client
+ * resumes from the last id), then the live frames, none twice.
+ */
+int api_watch_open(api_request_t *req, long long after);
+
+/* ---- SSE frames and the backlog of a resumed stream (api_watch_backlog.c) */
+#define API_WATCH_BACKLOG_MAX_EVENTS 10000
+#define API_WATCH_BACKLOG_MAX_BYTES  (8u << 20)
+
+/* One SSE frame queued on a stream. seq: the id of a cluster-event frame, 0 for others.
+ */
+typedef struct api_frame_s {
+        struct api_frame_s *next;
+        long long seq;
+        size_t len, off;
+        char data[];
+} api_frame_t;
+
+api_frame_t *api_watch_frame_new(const char *data, size_t len, long long seq);
+/*
+ * "event: <type>\n[id: <id>\n]data: <json>\n\n" (id when > 0) as a new frame; data is
+ * stolen. Keys are written sorted, so a live event and the same event read back from
+ * the read model (whose payload jsonb reorders keys) give the same bytes. NULL when data
+ * is NULL or memory runs out.
+ */
+api_frame_t *api_watch_frame_json(const char *type, long long id, json_t *data);
+/*
+ * The rule of a resumed stream for its next frame: 1 to send it (progress frames, seq 0,
+ * always; a cluster event of seq *last + 1, which *last becomes), 0 to drop it (that seq
+ * or an earlier one was sent already, or lies before the resume point *last started at),
+ * -1 when it would skip seqs (*last + 1 is neither sent nor queued: the stream ends so
+ * the client resumes from *last).
+ */
+int api_watch_frame_keep(long long *last, long long seq);
+
+typedef struct api_watch_backlog_s {
+        api_frame_t *head, *tail;
+        size_t bytes;
+        long count;
+        long long last; /* seq of the last frame, the resume point when none */
+        int truncated;  /* more events exist after last */
+} api_watch_backlog_t;
+
+/*
+ * Reads the cluster events of cluster with seq > after, oldest first, into b (zeroed
+ * first) as cluster-event frames, up to the caps. Returns 0, or -1 with errstr (b is
+ * then empty).
+ */
+int api_watch_backlog_load(cm_pg_t *pg, const char *cluster, long long after,
+                           api_watch_backlog_t *b, char *errstr, size_t errstr_size);
+void api_watch_backlog_free(api_watch_backlog_t *b);
 /* Open streams now, and whether the consumer is positioned (1) or not yet (0). */
 void api_watch_stats(api_t *api, unsigned long *streams, int *ready);
 

@@ -16,15 +16,9 @@
 #include "api.h"
 #include "cm/log.h"
 
-#define API_TS(col)                                                                      \
-        "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define API_CLUSTER_COLUMNS                                                              \
         "name, state, ready, spec::text, node_count, last_error, " API_TS(               \
             "created_at") ", " API_TS("updated_at")
-#define API_EVENT_COLUMNS                                                                \
-        "seq, event_id, type, from_state, to_state, command_id, job_id, actor, "         \
-        "actor_role, "                                                                   \
-        "error, " API_TS("at") ", payload::text"
 
 static void api_set_opt(json_t *o, const char *key, PGresult *res, int row, int col)
 {
@@ -160,29 +154,52 @@ json_t *api_event_row_json(PGresult *res, int row)
         return o;
 }
 
+/*
+ * A resume point (a seq >= 0) from text, the value of what (the "after" query parameter
+ * or the Last-Event-ID header). 0 with *out set, or 1 after answering 400 naming what and
+ * the value (*ret: the MHD result).
+ */
+static int api_events_after(api_request_t *req, const char *what, const char *kind,
+                            const char *text, long long *out, int *ret)
+{
+        char *end = NULL;
+        errno = 0;
+        long long a = strtoll(text, &end, 10);
+        if (!errno && end != text && !*end && a >= 0) {
+                *out = a;
+                return 0;
+        }
+        cm_field_errors_t errs = {0};
+        char msg[128];
+        cm_field_errors_add(&errs, what, "must be a sequence number >= 0, got \"%s\"",
+                            text);
+        snprintf(msg, sizeof(msg), "invalid %s %s", kind, what);
+        *ret = api_respond_fields(req, MHD_HTTP_BAD_REQUEST, "bad_request", msg, &errs);
+        cm_field_errors_clear(&errs);
+        return 1;
+}
+
 int api_handle_cluster_events(api_request_t *req)
 {
         const char *accept = api_header(req, MHD_HTTP_HEADER_ACCEPT);
+        int stream = accept && strstr(accept, "text/event-stream");
         if (!api_name_valid(req->param))
                 return api_respond_error(req, MHD_HTTP_NOT_FOUND, "not_found",
                                          "cluster \"%s\" doesn't exist", req->param);
-        if (accept && strstr(accept, "text/event-stream"))
-                return api_watch_open(req);
-
+        /* An EventSource reconnects to the same URL (?after included) with the id it saw
+         * last: the header is the newer position, so it wins. */
+        const char *lei = stream ? api_header(req, "Last-Event-ID") : NULL;
         const char *after = api_query(req, "after");
-        char *end = NULL;
-        errno = 0;
-        long long a = after ? strtoll(after, &end, 10) : 0;
-        if (after && (errno || end == after || *end || a < 0)) {
-                cm_field_errors_t errs = {0};
-                cm_field_errors_add(&errs, "after",
-                                    "must be a sequence number >= 0, got \"%s\"", after);
-                int ret = api_respond_fields(req, MHD_HTTP_BAD_REQUEST, "bad_request",
-                                             "invalid query parameter after", &errs);
-                cm_field_errors_clear(&errs);
-                return ret;
-        }
+        long long a = 0;
         int ret;
+        if (lei ? api_events_after(req, "Last-Event-ID", "header", lei, &a, &ret)
+                : after &&
+                      api_events_after(req, "after", "query parameter", after, &a, &ret))
+                return ret;
+        /* A stream without a resume point needs no database, as before: it may watch a
+         * cluster that is about to be created. */
+        if (stream && !lei && !after)
+                return api_watch_open(req, -1);
         char err[512], as[24];
         cm_pg_t *pg = api_db(req, &ret);
         if (!pg)
@@ -198,6 +215,8 @@ int api_handle_cluster_events(api_request_t *req)
         if (!known)
                 return api_respond_error(req, MHD_HTTP_NOT_FOUND, "not_found",
                                          "cluster \"%s\" doesn't exist", req->param);
+        if (stream)
+                return api_watch_open(req, a);
         if (cm_pg_exec_params(pg,
                               "SELECT " API_EVENT_COLUMNS " FROM cluster_events "
                               "WHERE cluster = $1 AND seq > $2::bigint ORDER BY seq",

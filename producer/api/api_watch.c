@@ -18,6 +18,10 @@
  * a suspended socket), after which the stream is freed. A client that does not read its
  * stream (more than API_WATCH_MAX_QUEUED bytes waiting) is cut off rather than letting
  * the queue grow. Partitions added to a topic after the start are not followed.
+ *
+ * A stream opened with a resume point (Last-Event-ID / ?after) first gets the events it
+ * missed from the read model (api_watch_backlog.c); its cluster-event frames then go
+ * through api_watch_frame_keep, so an event both replayed and seen live is sent once.
  */
 #include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
@@ -34,15 +38,10 @@
 #include "cm/event.h"
 #include "cm/log.h"
 #include "cm/progress.h"
+#include "cm/projector.h"
 
 #define API_WATCH_MAX_QUEUED (4u << 20)
 #define API_WATCH_BLOCK      8192
-
-typedef struct api_frame_s {
-        struct api_frame_s *next;
-        size_t len, off;
-        char data[];
-} api_frame_t;
 
 typedef struct api_sub_s {
         struct api_sub_s *next;
@@ -51,8 +50,11 @@ typedef struct api_sub_s {
         char cluster[API_PARAM_MAX];
         api_frame_t *head, *tail;
         size_t queued;
+        size_t limit; /* queued beyond this: the client does not read (cut off) */
         int suspended;
         int closing;
+        int resume;         /* opened with a resume point: the drop rule applies */
+        long long last_seq; /* of the last cluster event sent (resume streams) */
 } api_sub_t;
 
 struct api_watch_s {
@@ -75,29 +77,17 @@ static long long api_watch_now_ms(void)
 
 /* ---------------------------------------------------------------- streams */
 
-static api_frame_t *api_frame_new(const char *data, size_t len)
-{
-        api_frame_t *f = malloc(sizeof(*f) + len);
-        if (f) {
-                f->next = NULL;
-                f->len = len;
-                f->off = 0;
-                memcpy(f->data, data, len);
-        }
-        return f;
-}
-
 /* Queues a frame on s and wakes its connection (lock held). */
-static void api_sub_push(api_sub_t *s, const char *data, size_t len)
+static void api_sub_push(api_sub_t *s, const char *data, size_t len, long long seq)
 {
         if (s->closing)
                 return;
-        if (s->queued + len > API_WATCH_MAX_QUEUED) {
+        if (s->queued + len > s->limit) {
                 cm_log_warn("event stream cut off: the client does not read it",
                             "cluster", s->cluster);
                 s->closing = 1;
         } else {
-                api_frame_t *f = api_frame_new(data, len);
+                api_frame_t *f = api_watch_frame_new(data, len, seq);
                 if (!f)
                         return;
                 if (s->tail)
@@ -115,13 +105,43 @@ static void api_sub_push(api_sub_t *s, const char *data, size_t len)
 
 /* Queues a frame on every stream of cluster (NULL: every stream). */
 static void api_watch_push(api_watch_t *w, const char *cluster, const char *data,
-                           size_t len)
+                           size_t len, long long seq)
 {
         pthread_mutex_lock(&w->lock);
         for (api_sub_t *s = w->subs; s; s = s->next)
                 if (!cluster || strcmp(s->cluster, cluster) == 0)
-                        api_sub_push(s, data, len);
+                        api_sub_push(s, data, len, seq);
         pthread_mutex_unlock(&w->lock);
+}
+
+/*
+ * The next frame of s (its head) would skip events: everything behind it goes, a notice
+ * takes their place and the stream ends after it (lock held). Its client reconnects from
+ * the last id it got, soon, and gets the missing events from the read model.
+ */
+static void api_sub_end_at_gap(api_sub_t *s)
+{
+        char note[160];
+        int n = snprintf(note, sizeof(note),
+                         "retry: 1000\n: event %lld is not in the history yet: resume "
+                         "from %lld\n\n",
+                         s->last_seq + 1, s->last_seq);
+        while (s->head->next) {
+                api_frame_t *f = s->head->next;
+                s->head->next = f->next;
+                s->queued -= f->len;
+                free(f);
+        }
+        s->tail = s->head;
+        s->closing = 1;
+        api_frame_t *t = api_watch_frame_new(note, (size_t)n, 0);
+        if (t) {
+                s->head->next = t;
+                s->tail = t;
+                s->queued += t->len;
+        }
+        cm_log_info("event stream ended at a gap: the read model is behind", "cluster",
+                    s->cluster);
 }
 
 static ssize_t api_sub_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -132,6 +152,19 @@ static ssize_t api_sub_read(void *cls, uint64_t pos, char *buf, size_t max)
         pthread_mutex_lock(&s->w->lock);
         while (s->head && n < max) {
                 api_frame_t *f = s->head;
+                int keep = f->off == 0 && s->resume
+                               ? api_watch_frame_keep(&s->last_seq, f->seq)
+                               : 1;
+                if (keep < 0)
+                        api_sub_end_at_gap(s);
+                if (keep <= 0) {
+                        s->head = f->next;
+                        if (!s->head)
+                                s->tail = NULL;
+                        s->queued -= f->len;
+                        free(f);
+                        continue;
+                }
                 size_t k = f->len - f->off;
                 if (k > max - n)
                         k = max - n;
@@ -180,7 +213,49 @@ static void api_sub_free(void *cls)
         free(s);
 }
 
-int api_watch_open(api_request_t *req)
+/*
+ * Puts the backlog b between the greeting (always s->head: nothing was read yet) and the
+ * live frames queued since the stream was registered (lock held; b is emptied). A cut
+ * backlog ends the stream: the live frames behind it would skip the events between, so
+ * they go, and the client reconnects from the last id sooner than the usual 3 s.
+ */
+static void api_watch_splice(api_sub_t *s, api_watch_backlog_t *b)
+{
+        api_frame_t *hello = s->head;
+        if (b->truncated) {
+                char tail[128];
+                int n = snprintf(tail, sizeof(tail),
+                                 "retry: 500\n: more events after id %lld: resume "
+                                 "from there\n\n",
+                                 b->last);
+                api_frame_t *t = api_watch_frame_new(tail, (size_t)n, 0);
+                while (hello->next) {
+                        api_frame_t *f = hello->next;
+                        hello->next = f->next;
+                        s->queued -= f->len;
+                        free(f);
+                }
+                s->tail = hello;
+                s->closing = 1;
+                if (t) {
+                        b->tail->next = t; /* cut: b holds at least one event */
+                        b->tail = t;
+                        b->bytes += t->len;
+                }
+        }
+        if (b->head) {
+                b->tail->next = hello->next;
+                hello->next = b->head;
+                if (s->tail == hello)
+                        s->tail = b->tail;
+                s->queued += b->bytes;
+                /* The backlog is bounded on its own; live frames keep their room. */
+                s->limit += b->bytes;
+        }
+        memset(b, 0, sizeof(*b));
+}
+
+int api_watch_open(api_request_t *req, long long after)
 {
         api_watch_t *w = req->api->watch;
         api_sub_t *s = w ? calloc(1, sizeof(*s)) : NULL;
@@ -189,11 +264,14 @@ int api_watch_open(api_request_t *req)
                                          "event streams are not available");
         s->w = w;
         s->conn = req->conn;
+        s->limit = API_WATCH_MAX_QUEUED;
+        s->resume = after >= 0;
+        s->last_seq = after; /* the client has every event up to there */
         snprintf(s->cluster, sizeof(s->cluster), "%s", req->param);
         char hello[API_PARAM_MAX + 64];
         int n = snprintf(hello, sizeof(hello), "retry: 3000\n: watching cluster %s\n\n",
                          s->cluster);
-        s->head = s->tail = api_frame_new(hello, (size_t)n);
+        s->head = s->tail = api_watch_frame_new(hello, (size_t)n, 0);
         s->queued = (size_t)n;
         struct MHD_Response *r = MHD_create_response_from_callback(
             MHD_SIZE_UNKNOWN, API_WATCH_BLOCK, api_sub_read, s, api_sub_free);
@@ -211,6 +289,27 @@ int api_watch_open(api_request_t *req)
         w->subs = s;
         w->count++;
         pthread_mutex_unlock(&w->lock);
+        if (s->resume) {
+                /* Registered first, read second: an event published meanwhile is
+                 * queued live and maybe also read here; the drop rule sends it once. */
+                api_watch_backlog_t b;
+                char err[512];
+                int ret;
+                cm_pg_t *pg = api_db(req, &ret);
+                if (!pg) {
+                        MHD_destroy_response(r); /* frees s through api_sub_free */
+                        return ret;
+                }
+                if (api_watch_backlog_load(pg, s->cluster, after, &b, err, sizeof(err))) {
+                        MHD_destroy_response(r);
+                        return api_respond_db_error(req, "read the events", err);
+                }
+                pthread_mutex_lock(&w->lock);
+                api_watch_splice(s, &b);
+                pthread_mutex_unlock(&w->lock);
+                cm_log_debug("event stream resumed", "cluster", s->cluster, "actor",
+                             req->actor);
+        }
         MHD_add_response_header(r, "Content-Type", "text/event-stream");
         MHD_add_response_header(r, "X-Accel-Buffering", "no");
         cm_log_debug("event stream opened", "cluster", s->cluster, "actor", req->actor);
@@ -249,26 +348,31 @@ static void api_opt(json_t *o, const char *key, const char *v)
                 json_object_set_new(o, key, json_string(v));
 }
 
-/* Same shape as an item of the history (api_event_row_json). */
-static json_t *api_event_json(const cm_cluster_event_t *ev)
+/*
+ * The event as the read model will show it (api_event_row_json), so a live frame and the
+ * replay of the same event are the same bytes: cm_cluster_event_to_json is what the
+ * projector stores as the payload, and where a column rather than the payload feeds the
+ * row, the value is what PostgreSQL gives back - the projector stores an empty commandId
+ * as none, and a uuid column prints lower case.
+ */
+static json_t *api_watch_event_json(const cm_cluster_event_t *ev)
 {
-        json_t *o = json_object();
-        json_object_set_new(o, "cluster", json_string(ev->cluster));
-        json_object_set_new(o, "seq", json_integer(ev->seq));
-        json_object_set_new(o, "eventId", json_string(ev->event_id));
-        json_object_set_new(o, "type", json_string(ev->type));
-        api_opt(o, "fromState", ev->from_state);
-        api_opt(o, "toState", ev->to_state);
-        api_opt(o, "commandId", ev->command_id);
-        api_opt(o, "jobId", ev->job_id);
-        json_t *actor = json_object();
-        api_opt(actor, "name", ev->actor.name);
-        api_opt(actor, "role", ev->actor.role);
-        json_object_set_new(o, "actor", actor);
-        api_opt(o, "error", ev->error);
-        json_object_set_new(o, "at", api_time_json(ev->at));
-        if (ev->spec)
-                json_object_set_new(o, "spec", cm_spec_to_json(ev->spec));
+        json_t *o = cm_cluster_event_to_json(ev);
+        const char *cmd = json_string_value(json_object_get(o, "commandId"));
+        if (cmd && !*cmd)
+                json_object_del(o, "commandId");
+        const char *uuids[] = {"eventId", "jobId"};
+        for (size_t i = 0; o && i < 2; i++) {
+                const char *v = json_string_value(json_object_get(o, uuids[i]));
+                char low[64];
+                size_t k = 0;
+                if (!v || strlen(v) >= sizeof(low))
+                        continue;
+                for (; v[k]; k++)
+                        low[k] = v[k] >= 'A' && v[k] <= 'Z' ? (char)(v[k] + 32) : v[k];
+                low[k] = '\0';
+                json_object_set_new(o, uuids[i], json_string(low));
+        }
         return o;
 }
 
@@ -290,25 +394,14 @@ static json_t *api_progress_json(const cm_job_progress_t *p)
         return o;
 }
 
-/* Sends "event: <type>\n[id: <id>\n]data: <json>\n\n" to the streams of cluster. */
+/* Sends the frame of data (stolen) to the streams of cluster. */
 static void api_watch_send(api_watch_t *w, const char *cluster, const char *type,
                            long long id, json_t *data)
 {
-        char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
-        json_decref(data);
-        if (!text || !cluster)
-                goto out;
-        size_t cap = strlen(text) + 96;
-        char *frame = malloc(cap);
-        if (!frame)
-                goto out;
-        int n = id > 0 ? snprintf(frame, cap, "event: %s\nid: %lld\ndata: %s\n\n", type,
-                                  id, text)
-                       : snprintf(frame, cap, "event: %s\ndata: %s\n\n", type, text);
-        api_watch_push(w, cluster, frame, (size_t)n);
-        free(frame);
-out:
-        free(text);
+        api_frame_t *f = api_watch_frame_json(type, id, data);
+        if (f && cluster)
+                api_watch_push(w, cluster, f->data, f->len, f->seq);
+        free(f);
 }
 
 static void api_watch_message(api_watch_t *w, const rd_kafka_message_t *m)
@@ -327,7 +420,7 @@ static void api_watch_message(api_watch_t *w, const rd_kafka_message_t *m)
                         return;
                 }
                 api_watch_send(w, ev.cluster, "cluster-event", (long long)ev.seq,
-                               api_event_json(&ev));
+                               api_watch_event_json(&ev));
                 cm_cluster_event_destroy(&ev);
         } else {
                 cm_job_progress_t p;
@@ -491,7 +584,7 @@ static void *api_watch_main(void *arg)
                 long long now = api_watch_now_ms();
                 if (now - last >= keepalive_ms) {
                         static const char ka[] = ": keep-alive\n\n";
-                        api_watch_push(w, NULL, ka, sizeof(ka) - 1);
+                        api_watch_push(w, NULL, ka, sizeof(ka) - 1, 0);
                         last = now;
                 }
         }

@@ -141,6 +141,33 @@ static void it_assert_opens_to(const unsigned char *sealed, size_t len, const ch
         cm_seal_plaintext_free(plain, plen);
 }
 
+/* The value of a metric on /metrics (-1 when absent). */
+static long it_metric(const char *name)
+{
+        it_resp_t r = IT_GET("/metrics", NULL);
+        char *p = strstr(r.body, name);
+        long v = -1;
+        while (p && p > r.body && p[-1] != '\n')
+                p = strstr(p + 1, name);
+        if (p)
+                v = strtol(p + strlen(name) + 1, NULL, 10);
+        it_resp_free(&r);
+        return v;
+}
+
+static void it_produce(const char *topic, const char *key, const unsigned char *v,
+                       size_t len)
+{
+        char err[512];
+        cm_kafka_conf_t kc = {.bootstrap_servers = it_bootstrap, .client_id = "it_api"};
+        cm_kafka_producer_t *p = cm_kafka_producer_new(&kc, NULL, NULL, err, sizeof(err));
+        ck_assert_msg(p != NULL, "%s", err);
+        ck_assert_int_eq(cm_kafka_produce_sync(p, topic, key, strlen(key), v, len, NULL,
+                                               0, 15000, NULL, NULL, err, sizeof(err)),
+                         CM_KAFKA_OK);
+        cm_kafka_producer_destroy(p, 5000);
+}
+
 static int it_free_port(void)
 {
         int s = socket(AF_INET, SOCK_STREAM, 0);

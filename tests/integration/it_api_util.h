@@ -274,6 +274,7 @@ static char *it_sql_value(const char *sql, const char *param)
 
 typedef struct {
         char path[256];
+        char header[256]; /* one more request header ("Name: value"), "" when none */
         const char *token;
         pthread_t thread;
         pthread_mutex_t lock;
@@ -312,6 +313,8 @@ static void *it_stream_main(void *arg)
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", s->token);
         h = curl_slist_append(h, auth);
         h = curl_slist_append(h, "Accept: text/event-stream");
+        if (s->header[0])
+                h = curl_slist_append(h, s->header);
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_stream_cb);
@@ -326,13 +329,21 @@ static void *it_stream_main(void *arg)
         return NULL;
 }
 
-static void it_stream_open(it_stream_t *s, const char *path, const char *token)
+/* Opens a stream of path, with one more request header (NULL: none). */
+static void it_stream_open_h(it_stream_t *s, const char *path, const char *token,
+                             const char *header)
 {
         memset(s, 0, sizeof(*s));
         snprintf(s->path, sizeof(s->path), "%s", path);
+        snprintf(s->header, sizeof(s->header), "%s", header ? header : "");
         s->token = token;
         pthread_mutex_init(&s->lock, NULL);
         ck_assert_int_eq(pthread_create(&s->thread, NULL, it_stream_main, s), 0);
+}
+
+static void it_stream_open(it_stream_t *s, const char *path, const char *token)
+{
+        it_stream_open_h(s, path, token, NULL);
 }
 
 /* Waits up to timeout_ms for needle in what the stream received. */
