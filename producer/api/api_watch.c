@@ -114,6 +114,31 @@ static void api_watch_push(api_watch_t *w, const char *cluster, const char *data
         pthread_mutex_unlock(&w->lock);
 }
 
+/* Frees every frame of s after keep, which becomes the last (lock held). */
+static void api_sub_drop_after(api_sub_t *s, api_frame_t *keep)
+{
+        while (keep->next) {
+                api_frame_t *f = keep->next;
+                keep->next = f->next;
+                s->queued -= f->len;
+                free(f);
+        }
+        s->tail = keep;
+}
+
+/* Appends the notice (an SSE retry and comment) as the last frame of s, which ends after
+ * it (lock held; s has a frame). */
+static void api_sub_end_with(api_sub_t *s, const char *note, size_t len)
+{
+        api_frame_t *f = api_watch_frame_new(note, len, 0);
+        if (f) {
+                s->tail->next = f;
+                s->tail = f;
+                s->queued += len;
+        }
+        s->closing = 1;
+}
+
 /*
  * The next frame of s (its head) would skip events: everything behind it goes, a notice
  * takes their place and the stream ends after it (lock held). Its client reconnects from
@@ -126,20 +151,8 @@ static void api_sub_end_at_gap(api_sub_t *s)
                          "retry: 1000\n: event %lld is not in the history yet: resume "
                          "from %lld\n\n",
                          s->last_seq + 1, s->last_seq);
-        while (s->head->next) {
-                api_frame_t *f = s->head->next;
-                s->head->next = f->next;
-                s->queued -= f->len;
-                free(f);
-        }
-        s->tail = s->head;
-        s->closing = 1;
-        api_frame_t *t = api_watch_frame_new(note, (size_t)n, 0);
-        if (t) {
-                s->head->next = t;
-                s->tail = t;
-                s->queued += t->len;
-        }
+        api_sub_drop_after(s, s->head);
+        api_sub_end_with(s, note, (size_t)n);
         cm_log_info("event stream ended at a gap: the read model is behind", "cluster",
                     s->cluster);
 }
@@ -222,27 +235,8 @@ static void api_sub_free(void *cls)
 static void api_watch_splice(api_sub_t *s, api_watch_backlog_t *b)
 {
         api_frame_t *hello = s->head;
-        if (b->truncated) {
-                char tail[128];
-                int n = snprintf(tail, sizeof(tail),
-                                 "retry: 500\n: more events after id %lld: resume "
-                                 "from there\n\n",
-                                 b->last);
-                api_frame_t *t = api_watch_frame_new(tail, (size_t)n, 0);
-                while (hello->next) {
-                        api_frame_t *f = hello->next;
-                        hello->next = f->next;
-                        s->queued -= f->len;
-                        free(f);
-                }
-                s->tail = hello;
-                s->closing = 1;
-                if (t) {
-                        b->tail->next = t; /* cut: b holds at least one event */
-                        b->tail = t;
-                        b->bytes += t->len;
-                }
-        }
+        if (b->truncated)
+                api_sub_drop_after(s, hello);
         if (b->head) {
                 b->tail->next = hello->next;
                 hello->next = b->head;
@@ -252,7 +246,15 @@ static void api_watch_splice(api_sub_t *s, api_watch_backlog_t *b)
                 /* The backlog is bounded on its own; live frames keep their room. */
                 s->limit += b->bytes;
         }
-        memset(b, 0, sizeof(*b));
+        if (b->truncated) {
+                char note[128];
+                int n = snprintf(note, sizeof(note),
+                                 "retry: 500\n: more events after id %lld: resume "
+                                 "from there\n\n",
+                                 b->last);
+                api_sub_end_with(s, note, (size_t)n);
+        }
+        memset(b, 0, sizeof(*b)); /* its frames are the stream's now */
 }
 
 int api_watch_open(api_request_t *req, long long after)

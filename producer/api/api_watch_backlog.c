@@ -20,7 +20,8 @@
 
 #include "api.h"
 
-api_frame_t *api_watch_frame_new(const char *data, size_t len, long long seq)
+/* A frame of len bytes, not filled in yet. */
+static api_frame_t *api_watch_frame_alloc(size_t len, long long seq)
 {
         api_frame_t *f = malloc(sizeof(*f) + len);
         if (f) {
@@ -28,8 +29,15 @@ api_frame_t *api_watch_frame_new(const char *data, size_t len, long long seq)
                 f->seq = seq;
                 f->len = len;
                 f->off = 0;
-                memcpy(f->data, data, len);
         }
+        return f;
+}
+
+api_frame_t *api_watch_frame_new(const char *data, size_t len, long long seq)
+{
+        api_frame_t *f = api_watch_frame_alloc(len, seq);
+        if (f)
+                memcpy(f->data, data, len);
         return f;
 }
 
@@ -42,17 +50,17 @@ api_frame_t *api_watch_frame_json(const char *type, long long id, json_t *data)
         json_decref(data);
         if (!text)
                 return NULL;
-        size_t cap = strlen(text) + strlen(type) + 64;
-        char *buf = malloc(cap);
-        api_frame_t *f = NULL;
-        if (buf) {
-                int n = id > 0
-                            ? snprintf(buf, cap, "event: %s\nid: %lld\ndata: %s\n\n",
-                                       type, id, text)
-                            : snprintf(buf, cap, "event: %s\ndata: %s\n\n", type, text);
-                f = api_watch_frame_new(buf, (size_t)n, id > 0 ? id : 0);
+        char head[128]; /* type is one of ours ("cluster-event", "progress") */
+        int h =
+            id > 0 ? snprintf(head, sizeof(head), "event: %s\nid: %lld\ndata: ", type, id)
+                   : snprintf(head, sizeof(head), "event: %s\ndata: ", type);
+        size_t tl = strlen(text);
+        api_frame_t *f = api_watch_frame_alloc((size_t)h + tl + 2, id > 0 ? id : 0);
+        if (f) {
+                memcpy(f->data, head, (size_t)h);
+                memcpy(f->data + h, text, tl);
+                memcpy(f->data + h + tl, "\n\n", 2);
         }
-        free(buf);
         free(text);
         return f;
 }
