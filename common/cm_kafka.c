@@ -126,13 +126,13 @@ int32_t cm_kafka_partition_for_key(const void *key, size_t len, int32_t partitio
 /* ---------------------------------------------------------------- shared plumbing */
 
 /* librdkafka's syslog levels onto cm/log.h; runs on librdkafka's threads. librdkafka
- * retries what it logs at LOG_ERR (a broker down, a request timed out), so those lines are
- * warnings here; what it cannot recover from arrives as a fatal error in error_cb. */
+ * retries what it logs at LOG_ERR (a broker down, a request timed out), so those lines
+ * are warnings here; what it cannot recover from arrives as a fatal error in error_cb. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-        cm_log_level_t lvl = level <= LOG_WARNING   ? CM_LOG_WARN
-                             : level <= LOG_INFO    ? CM_LOG_INFO
-                                                    : CM_LOG_DEBUG;
+        cm_log_level_t lvl = level <= LOG_WARNING ? CM_LOG_WARN
+                             : level <= LOG_INFO  ? CM_LOG_INFO
+                                                  : CM_LOG_DEBUG;
 
         cm_log(lvl, buf, "client", rd_kafka_name(rk), "facility", fac, NULL);
 }
@@ -198,6 +198,15 @@ rd_kafka_conf_t *cm_kafka_conf_base_(const cm_kafka_conf_t *kc, char *errstr,
         return rc;
 }
 
+/* Partitions of topic in md; 0 when it is not there or has an error. */
+static int32_t md_partitions(const struct rd_kafka_metadata *md, const char *topic)
+{
+        for (int i = 0; i < md->topic_cnt; i++)
+                if (strcmp(md->topics[i].topic, topic) == 0 && !md->topics[i].err)
+                        return md->topics[i].partition_cnt;
+        return 0;
+}
+
 /* Metadata round trip: is a broker answering, and does topic (if any) exist? */
 cm_kafka_err_t cm_kafka_ready_rk_(rd_kafka_t *rk, const char *topic, int timeout_ms,
                                   char *errstr, size_t errstr_size)
@@ -205,7 +214,6 @@ cm_kafka_err_t cm_kafka_ready_rk_(rd_kafka_t *rk, const char *topic, int timeout
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_resp_err_t err;
         cm_kafka_err_t ret = CM_KAFKA_OK;
-        int i;
 
         /* all_topics=1: asking for one topic could auto-create it on some brokers. */
         err = rd_kafka_metadata(rk, topic ? 1 : 0, NULL, &md, timeout_ms);
@@ -218,16 +226,10 @@ cm_kafka_err_t cm_kafka_ready_rk_(rd_kafka_t *rk, const char *topic, int timeout
         if (md->broker_cnt == 0) {
                 cm_kafka_set_err_(errstr, errstr_size, "kafka: metadata lists no broker");
                 ret = CM_KAFKA_ERR_UNREACHABLE;
-        } else if (topic) {
+        } else if (topic && md_partitions(md, topic) == 0) {
                 ret = CM_KAFKA_ERR_NO_TOPIC;
-                for (i = 0; i < md->topic_cnt; i++) {
-                        if (strcmp(md->topics[i].topic, topic) == 0 &&
-                            !md->topics[i].err && md->topics[i].partition_cnt > 0)
-                                ret = CM_KAFKA_OK;
-                }
-                if (ret)
-                        cm_kafka_set_err_(errstr, errstr_size,
-                                          "kafka: topic \"%s\" does not exist", topic);
+                cm_kafka_set_err_(errstr, errstr_size,
+                                  "kafka: topic \"%s\" does not exist", topic);
         }
         rd_kafka_metadata_destroy(md);
         return ret;
@@ -240,7 +242,6 @@ cm_kafka_err_t cm_kafka_partition_count_rk_(rd_kafka_t *rk, const char *topic,
         const struct rd_kafka_metadata *md = NULL;
         rd_kafka_resp_err_t err;
         cm_kafka_err_t ret = CM_KAFKA_ERR_NO_TOPIC;
-        int i;
 
         *cnt = 0;
         if (!topic) {
@@ -255,14 +256,10 @@ cm_kafka_err_t cm_kafka_partition_count_rk_(rd_kafka_t *rk, const char *topic,
                                   timeout_ms, rd_kafka_err2str(err));
                 return CM_KAFKA_ERR_UNREACHABLE;
         }
-        for (i = 0; i < md->topic_cnt; i++) {
-                if (strcmp(md->topics[i].topic, topic) == 0 && !md->topics[i].err &&
-                    md->topics[i].partition_cnt > 0) {
-                        *cnt = md->topics[i].partition_cnt;
-                        ret = CM_KAFKA_OK;
-                }
-        }
-        if (ret)
+        *cnt = md_partitions(md, topic);
+        if (*cnt > 0)
+                ret = CM_KAFKA_OK;
+        else
                 cm_kafka_set_err_(errstr, errstr_size,
                                   "kafka: topic \"%s\" does not exist", topic);
         rd_kafka_metadata_destroy(md);
