@@ -15,13 +15,14 @@
  *   api_watch.c      live event streams (SSE), one consumer of cm.events and cm.progress
  *   api_watch_backlog.c
  *                    the events a resumed stream missed (Last-Event-ID / ?after), read
- *                    from the read model, and the SSE frame live events share
+ *                    from the read model by the loader thread, and the SSE frame live
+ *                    events share
  *   api_metrics.c    /metrics: requests by route and status, latency histogram, commands
  *                    produced by kind, open streams
  *
  * Threading: handlers run on the MHD pool threads; each thread has its own PostgreSQL
- * connection (api_db). Prefer: wait and event streams suspend their connection instead
- * of blocking a pool thread.
+ * connection (api_db). Prefer: wait, event streams and the backlog reads of resumed
+ * streams suspend their connection instead of blocking a pool thread.
  */
 #ifndef CM_API_H
 #define CM_API_H
@@ -293,6 +294,42 @@ typedef struct api_watch_backlog_s {
 int api_watch_backlog_load(cm_pg_t *pg, const char *cluster, long long after,
                            api_watch_backlog_t *b, char *errstr, size_t errstr_size);
 void api_watch_backlog_free(api_watch_backlog_t *b);
+
+/*
+ * Backlog reads off the pool threads. A pool thread serves many connections; a read
+ * held up there (a lock on cluster_events, a large backlog) would stall every stream
+ * and request of that thread. So a resumed stream's request is suspended, and one
+ * loader thread, with its own PostgreSQL connection, reads the backlogs in turn and
+ * resumes each connection when its read is done.
+ */
+typedef struct api_watch_loader_s api_watch_loader_t;
+typedef struct api_watch_load_s {
+        struct api_watch_load_s *next; /* the loader's queue */
+        struct MHD_Connection *conn;   /* suspended; resumed when the read is done */
+        char cluster[API_PARAM_MAX];
+        long long after;
+        int rc; /* 0: b holds the backlog; -1: err says why there is none */
+        char err[512];
+        api_watch_backlog_t b;
+} api_watch_load_t;
+
+/* Starts the loader thread (it connects on its first read). NULL with errstr. */
+api_watch_loader_t *api_watch_loader_new(const cm_config_t *conf, char *errstr,
+                                         size_t errstr_size);
+/*
+ * Queues ld, whose connection the caller has suspended; the loader sets rc and b or
+ * err, then resumes ld->conn and never touches ld again. The caller owns ld throughout
+ * (it may free it once resumed). Thread-safe.
+ */
+void api_watch_loader_submit(api_watch_loader_t *l, api_watch_load_t *ld);
+/*
+ * Lets the read under way finish, fails the queued ones ("cm-api is stopping") and
+ * resumes their connections, then stops the thread. Reads submitted later fail at
+ * once the same way. Not thread-safe with itself; NULL is a no-op.
+ */
+void api_watch_loader_stop(api_watch_loader_t *l);
+/* Stops l if it runs, then frees it. NULL is a no-op. */
+void api_watch_loader_free(api_watch_loader_t *l);
 /* Open streams now, and whether the consumer is positioned (1) or not yet (0). */
 void api_watch_stats(api_t *api, unsigned long *streams, int *ready);
 

@@ -66,7 +66,15 @@ struct api_watch_s {
         atomic_int stopping;
         pthread_t thread;
         rd_kafka_t *rk;
+        api_watch_loader_t *loader; /* backlogs of resumed streams */
 };
+
+/* A resumed stream's request while its backlog is read (suspended). */
+typedef struct api_watch_pending_s {
+        api_watch_load_t load;
+        api_sub_t *s;
+        struct MHD_Response *r; /* until answered; destroying it frees s */
+} api_watch_pending_t;
 
 static long long api_watch_now_ms(void)
 {
@@ -257,6 +265,66 @@ static void api_watch_splice(api_sub_t *s, api_watch_backlog_t *b)
         memset(b, 0, sizeof(*b)); /* its frames are the stream's now */
 }
 
+static int api_watch_respond(api_request_t *req, struct MHD_Response *r,
+                             const api_sub_t *s)
+{
+        MHD_add_response_header(r, "Content-Type", "text/event-stream");
+        MHD_add_response_header(r, "X-Accel-Buffering", "no");
+        cm_log_debug("event stream opened", "cluster", s->cluster, "actor", req->actor);
+        return api_respond_raw(req, MHD_HTTP_OK, r);
+}
+
+static void api_watch_pending_free(void *p)
+{
+        api_watch_pending_t *pd = p;
+        if (pd->r) /* never answered */
+                MHD_destroy_response(pd->r);
+        api_watch_backlog_free(&pd->load.b);
+        free(pd);
+}
+
+/* Back on a pool thread with the backlog read (or not): answer the stream. */
+static int api_watch_resumed(api_request_t *req, void *state)
+{
+        api_watch_pending_t *pd = state;
+        api_sub_t *s = pd->s;
+        api_watch_t *w = s->w;
+        struct MHD_Response *r = pd->r;
+        pd->r = NULL;
+        if (pd->load.rc) {
+                MHD_destroy_response(r); /* frees s through api_sub_free */
+                if (atomic_load(&w->stopping))
+                        return api_respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                                 "unavailable",
+                                                 "cm-api is stopping; reconnect");
+                return api_respond_db_error(req, "read the events", pd->load.err);
+        }
+        pthread_mutex_lock(&w->lock);
+        api_watch_splice(s, &pd->load.b);
+        pthread_mutex_unlock(&w->lock);
+        cm_log_debug("event stream resumed", "cluster", s->cluster, "actor", req->actor);
+        return api_watch_respond(req, r, s);
+}
+
+/* Suspends req while the loader reads the backlog of s (registered already). */
+static int api_watch_load(api_request_t *req, api_sub_t *s, struct MHD_Response *r,
+                          long long after)
+{
+        api_watch_pending_t *pd = calloc(1, sizeof(*pd));
+        if (!pd) {
+                MHD_destroy_response(r);
+                return MHD_NO;
+        }
+        pd->s = s;
+        pd->r = r;
+        pd->load.conn = req->conn;
+        pd->load.after = after;
+        snprintf(pd->load.cluster, sizeof(pd->load.cluster), "%s", s->cluster);
+        api_request_suspend(req, api_watch_resumed, pd, api_watch_pending_free);
+        api_watch_loader_submit(s->w->loader, &pd->load);
+        return MHD_YES;
+}
+
 int api_watch_open(api_request_t *req, long long after)
 {
         api_watch_t *w = req->api->watch;
@@ -291,31 +359,11 @@ int api_watch_open(api_request_t *req, long long after)
         w->subs = s;
         w->count++;
         pthread_mutex_unlock(&w->lock);
-        if (s->resume) {
-                /* Registered first, read second: an event published meanwhile is
-                 * queued live and maybe also read here; the drop rule sends it once. */
-                api_watch_backlog_t b;
-                char err[512];
-                int ret;
-                cm_pg_t *pg = api_db(req, &ret);
-                if (!pg) {
-                        MHD_destroy_response(r); /* frees s through api_sub_free */
-                        return ret;
-                }
-                if (api_watch_backlog_load(pg, s->cluster, after, &b, err, sizeof(err))) {
-                        MHD_destroy_response(r);
-                        return api_respond_db_error(req, "read the events", err);
-                }
-                pthread_mutex_lock(&w->lock);
-                api_watch_splice(s, &b);
-                pthread_mutex_unlock(&w->lock);
-                cm_log_debug("event stream resumed", "cluster", s->cluster, "actor",
-                             req->actor);
-        }
-        MHD_add_response_header(r, "Content-Type", "text/event-stream");
-        MHD_add_response_header(r, "X-Accel-Buffering", "no");
-        cm_log_debug("event stream opened", "cluster", s->cluster, "actor", req->actor);
-        return api_respond_raw(req, MHD_HTTP_OK, r);
+        /* Registered first, read second: an event published meanwhile is queued live
+         * and maybe also read; the drop rule sends it once. */
+        if (s->resume)
+                return api_watch_load(req, s, r, after);
+        return api_watch_respond(req, r, s);
 }
 
 void api_watch_stats(api_t *api, unsigned long *streams, int *ready)
@@ -602,6 +650,8 @@ int api_watch_start(api_t *api, char *errstr, size_t errstr_size)
         }
         w->api = api;
         pthread_mutex_init(&w->lock, NULL);
+        if (!(w->loader = api_watch_loader_new(&api->svc->conf, errstr, errstr_size)))
+                goto fail;
         if (!(w->rk = api_watch_consumer_new(&api->svc->conf, errstr, errstr_size)))
                 goto fail;
         if (pthread_create(&w->thread, NULL, api_watch_main, w) != 0) {
@@ -612,6 +662,7 @@ int api_watch_start(api_t *api, char *errstr, size_t errstr_size)
         api->watch = w;
         return 0;
 fail:
+        api_watch_loader_free(w->loader);
         pthread_mutex_destroy(&w->lock);
         free(w);
         return -1;
@@ -624,6 +675,8 @@ void api_watch_stop(api_t *api)
                 return;
         atomic_store(&w->stopping, 1);
         pthread_join(w->thread, NULL);
+        /* Streams still waiting for their backlog are answered 503 on the way. */
+        api_watch_loader_stop(w->loader);
         /* End every stream; MHD must not be stopped while a connection is suspended. */
         pthread_mutex_lock(&w->lock);
         for (api_sub_t *s = w->subs; s; s = s->next) {
@@ -653,6 +706,7 @@ void api_watch_free(api_t *api)
         api_watch_t *w = api->watch;
         if (!w)
                 return;
+        api_watch_loader_free(w->loader);
         pthread_mutex_destroy(&w->lock);
         free(w);
         api->watch = NULL;

@@ -13,12 +13,28 @@
  * one reconnect cannot pin unbounded memory. A stream whose backlog is cut ends after it
  * instead of going on with live frames (that would leave a gap); the client reconnects
  * from the last id it got and receives the next part.
+ *
+ * The reads run on one loader thread, not on the MHD pool thread of the request: a
+ * pool thread serves many connections, and one read held up by a lock or a large
+ * backlog must not stall the live streams and requests that share its thread.
  */
+#include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
+#include "cm/log.h"
+
+struct api_watch_loader_s {
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        api_watch_load_t *head, *tail; /* queued reads, oldest first */
+        int stopping;
+        pthread_t thread;
+        cm_pg_t *pg; /* the loader's own connection */
+};
 
 /* A frame of len bytes, not filled in yet. */
 static api_frame_t *api_watch_frame_alloc(size_t len, long long seq)
@@ -151,4 +167,124 @@ int api_watch_backlog_load(cm_pg_t *pg, const char *cluster, long long after,
         }
         PQclear(res);
         return 0;
+}
+
+/* ---------------------------------------------------------------- the loader thread */
+
+static void api_watch_load_run(api_watch_loader_t *l, api_watch_load_t *ld)
+{
+        ld->rc = -1;
+        if (cm_pg_ensure(l->pg, 2000, ld->err, sizeof(ld->err)) != CM_PG_OK)
+                return;
+        ld->rc = api_watch_backlog_load(l->pg, ld->cluster, ld->after, &ld->b, ld->err,
+                                        sizeof(ld->err));
+}
+
+/* Takes the oldest queued read (lock held), NULL when none. */
+static api_watch_load_t *api_watch_loader_pop(api_watch_loader_t *l)
+{
+        api_watch_load_t *ld = l->head;
+        if (ld) {
+                l->head = ld->next;
+                if (!l->head)
+                        l->tail = NULL;
+                ld->next = NULL;
+        }
+        return ld;
+}
+
+static void *api_watch_loader_main(void *arg)
+{
+        api_watch_loader_t *l = arg;
+        pthread_mutex_lock(&l->lock);
+        for (;;) {
+                while (!l->head && !l->stopping)
+                        pthread_cond_wait(&l->cond, &l->lock);
+                api_watch_load_t *ld = api_watch_loader_pop(l);
+                if (!ld)
+                        break; /* stopping, nothing queued */
+                int stopping = l->stopping;
+                pthread_mutex_unlock(&l->lock);
+                if (stopping) {
+                        ld->rc = -1;
+                        snprintf(ld->err, sizeof(ld->err), "cm-api is stopping");
+                } else {
+                        api_watch_load_run(l, ld);
+                }
+                /* ld belongs to its request again from here on. */
+                MHD_resume_connection(ld->conn);
+                pthread_mutex_lock(&l->lock);
+        }
+        pthread_mutex_unlock(&l->lock);
+        return NULL;
+}
+
+api_watch_loader_t *api_watch_loader_new(const cm_config_t *conf, char *errstr,
+                                         size_t errstr_size)
+{
+        api_watch_loader_t *l = calloc(1, sizeof(*l));
+        if (!l) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        pthread_mutex_init(&l->lock, NULL);
+        pthread_cond_init(&l->cond, NULL);
+        if (!(l->pg = cm_pg_new_config(conf, errstr, errstr_size)))
+                goto fail;
+        if (pthread_create(&l->thread, NULL, api_watch_loader_main, l) != 0) {
+                snprintf(errstr, errstr_size, "cannot start the backlog loader thread");
+                cm_pg_destroy(l->pg);
+                goto fail;
+        }
+        return l;
+fail:
+        pthread_mutex_destroy(&l->lock);
+        pthread_cond_destroy(&l->cond);
+        free(l);
+        return NULL;
+}
+
+void api_watch_loader_submit(api_watch_loader_t *l, api_watch_load_t *ld)
+{
+        ld->next = NULL;
+        pthread_mutex_lock(&l->lock);
+        int stopping = l->stopping;
+        if (!stopping) {
+                if (l->tail)
+                        l->tail->next = ld;
+                else
+                        l->head = ld;
+                l->tail = ld;
+                pthread_cond_signal(&l->cond);
+        }
+        pthread_mutex_unlock(&l->lock);
+        if (stopping) { /* the thread may be gone: nobody else would resume it */
+                ld->rc = -1;
+                snprintf(ld->err, sizeof(ld->err), "cm-api is stopping");
+                MHD_resume_connection(ld->conn);
+        }
+}
+
+void api_watch_loader_stop(api_watch_loader_t *l)
+{
+        if (!l)
+                return;
+        pthread_mutex_lock(&l->lock);
+        int was = l->stopping;
+        l->stopping = 1;
+        pthread_cond_signal(&l->cond);
+        pthread_mutex_unlock(&l->lock);
+        if (!was)
+                pthread_join(l->thread, NULL);
+}
+
+void api_watch_loader_free(api_watch_loader_t *l)
+{
+        if (!l)
+                return;
+        api_watch_loader_stop(l);
+        cm_pg_destroy(l->pg);
+        pthread_mutex_destroy(&l->lock);
+        pthread_cond_destroy(&l->cond);
+        free(l);
 }

@@ -247,6 +247,11 @@ START_TEST(test_resume_errors)
         r = IT_GET("/v1/clusters/rs-nosuch/events?after=0", it_user);
         ck_assert_int_eq(r.status, 404);
         it_resp_free(&r);
+        /* A backlog that cannot be read: 503 naming what failed, and cm-api goes on. */
+        it_sql("ALTER TABLE cluster_events RENAME TO cluster_events_away");
+        const char *unread[] = {"\"unavailable\"", "read the events", NULL};
+        it_expect_status("/v1/clusters/rs-e/events", "Last-Event-ID: 0", 503, unread);
+        it_sql("ALTER TABLE cluster_events_away RENAME TO cluster_events");
         /* Without a resume point a stream may still watch a cluster not created yet. */
         static it_stream_t s;
         it_stream_open(&s, "/v1/clusters/rs-nosuch/events", it_user);
@@ -259,12 +264,17 @@ END_TEST
 /* ---------------------------------------------------------------- the race */
 
 /*
- * The stream's backlog read is held up by a lock the test takes on cluster_events, and
+ * The streams' backlog reads are held up by a lock the test takes on cluster_events, and
  * events 3 and 4 are published meanwhile, so both are queued live on the registered
- * stream. Event 3 was projected before (the projector is ahead of cm-api's consumer):
+ * streams. Event 3 was projected before (the projector is ahead of cm-api's consumer):
  * the backlog has it too. Event 4 is projected inside the locking transaction: the
- * backlog may or may not see it. Either way the stream sends 3 and 4, once each.
+ * backlog may or may not see it. Either way each stream sends 3 and 4, once each.
+ *
+ * There are more held-up streams (IT_HELD) than cm-api has pool threads (api.threads,
+ * 4): a backlog read that waited on its pool thread would stall the live watcher of
+ * that thread, and with every thread waiting, the watcher whichever thread it is on.
  */
+#define IT_HELD 6
 START_TEST(test_resume_race_no_duplicate)
 {
         it_wait_consumer_ready();
@@ -288,25 +298,33 @@ START_TEST(test_resume_race_no_duplicate)
                       PQresultErrorMessage(lr));
         PQclear(lr);
 
-        static it_stream_t watcher, s;
+        static it_stream_t watcher, held[IT_HELD];
         it_stream_open(&watcher, "/v1/clusters/rs-r/events", it_user);
         ck_assert(it_stream_wait(&watcher, "watching cluster rs-r", 5000));
-        it_stream_open_h(&s, "/v1/clusters/rs-r/events", it_user, "Last-Event-ID: 2");
-        /* Registered (counted) before its backlog read, which now waits on the lock. */
+        for (int i = 0; i < IT_HELD; i++)
+                it_stream_open_h(&held[i], "/v1/clusters/rs-r/events", it_user,
+                                 "Last-Event-ID: 2");
+        /* Registered (counted) before their backlog reads, which now wait on the lock. */
         end = it_now_ms() + 10000;
-        while (it_metric("cm_api_event_streams") != 2 && it_now_ms() < end)
+        while (it_metric("cm_api_event_streams") != 1 + IT_HELD && it_now_ms() < end)
                 it_sleep_ms(50);
-        ck_assert_int_eq(it_metric("cm_api_event_streams"), 2);
+        ck_assert_int_eq(it_metric("cm_api_event_streams"), 1 + IT_HELD);
 
         it_event_both("rs-r", 3, 0, 0, 1);
         cm_cluster_event_t ev;
         char id[37];
         it_event_make(&ev, "rs-r", 4, 0, id);
         it_publish(&ev);
-        /* The watcher has them, so the held-up stream has them queued (same push). */
-        ck_assert_msg(it_stream_wait(&watcher, "id: 4\n", 10000), "%s", watcher.buf);
-        ck_assert_msg(!it_stream_wait(&s, "watching", 200),
-                      "the backlog read was not held up: %s", s.buf);
+        /* The watcher has them, so the held-up streams have them queued (same push). */
+        ck_assert_msg(it_stream_wait(&watcher, "id: 4\n", 10000),
+                      "held-up backlog reads stalled a live stream: %s", watcher.buf);
+        for (int i = 0; i < IT_HELD; i++)
+                ck_assert_msg(!it_stream_wait(&held[i], "watching", i ? 0 : 200),
+                              "the backlog read was not held up: %s", held[i].buf);
+        /* Plain requests go on too. */
+        it_resp_t hz = IT_GET("/healthz", NULL);
+        ck_assert_int_eq(hz.status, 200);
+        it_resp_free(&hz);
         cm_projection_t pr;
         char err[256];
         ck_assert_int_eq(cm_projection_from_event(&pr, &ev, err, sizeof(err)), 0);
@@ -323,13 +341,19 @@ START_TEST(test_resume_race_no_duplicate)
         PQclear(PQexec(lock, "COMMIT"));
         PQfinish(lock);
 
-        ck_assert_msg(it_stream_wait(&s, "id: 4\n", 10000), "%s", s.buf);
+        for (int i = 0; i < IT_HELD; i++)
+                ck_assert_msg(it_stream_wait(&held[i], "id: 4\n", 10000), "%s",
+                              held[i].buf);
         it_event_both("rs-r", 5, 0, 1, 1);
-        ck_assert_msg(it_stream_wait(&s, "id: 5\n", 10000), "%s", s.buf);
+        for (int i = 0; i < IT_HELD; i++)
+                ck_assert_msg(it_stream_wait(&held[i], "id: 5\n", 10000), "%s",
+                              held[i].buf);
         it_sleep_ms(1500);
-        IT_EXPECT_IDS(&s, "3,4,5");
+        for (int i = 0; i < IT_HELD; i++) {
+                IT_EXPECT_IDS(&held[i], "3,4,5");
+                it_stream_close(&held[i]);
+        }
         IT_EXPECT_IDS(&watcher, "3,4,5");
-        it_stream_close(&s);
         it_stream_close(&watcher);
 }
 END_TEST
