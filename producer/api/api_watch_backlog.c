@@ -33,8 +33,13 @@ struct api_watch_loader_s {
         api_watch_load_t *head, *tail; /* queued reads, oldest first */
         int stopping;
         pthread_t thread;
-        cm_pg_t *pg; /* the loader's own connection */
+        cm_pg_t *pg;            /* the loader's own connection */
+        unsigned long pg_setup; /* its connect count when the timeout was last set */
 };
+
+/* A read that waits longer (a lock held on cluster_events) fails: the client retries,
+ * and cm-api's stop never waits longer for the read under way. */
+#define API_WATCH_LOAD_TIMEOUT "10s"
 
 /* A frame of len bytes, not filled in yet. */
 static api_frame_t *api_watch_frame_alloc(size_t len, long long seq)
@@ -176,6 +181,15 @@ static void api_watch_load_run(api_watch_loader_t *l, api_watch_load_t *ld)
         ld->rc = -1;
         if (cm_pg_ensure(l->pg, 2000, ld->err, sizeof(ld->err)) != CM_PG_OK)
                 return;
+        if (cm_pg_connect_count(l->pg) != l->pg_setup) { /* a new session */
+                PGresult *res = NULL;
+                if (cm_pg_exec(l->pg,
+                               "SET statement_timeout = '" API_WATCH_LOAD_TIMEOUT "'",
+                               &res, ld->err, sizeof(ld->err)) != CM_PG_OK)
+                        return;
+                PQclear(res);
+                l->pg_setup = cm_pg_connect_count(l->pg);
+        }
         ld->rc = api_watch_backlog_load(l->pg, ld->cluster, ld->after, &ld->b, ld->err,
                                         sizeof(ld->err));
 }

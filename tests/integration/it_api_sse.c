@@ -252,6 +252,19 @@ START_TEST(test_resume_errors)
         const char *unread[] = {"\"unavailable\"", "read the events", NULL};
         it_expect_status("/v1/clusters/rs-e/events", "Last-Event-ID: 0", 503, unread);
         it_sql("ALTER TABLE cluster_events_away RENAME TO cluster_events");
+        /* A read held up past its timeout (10 s) is 503 too, not a request that hangs. */
+        PGconn *lock = PQconnectdb(it_conninfo);
+        ck_assert(PQstatus(lock) == CONNECTION_OK);
+        PQclear(PQexec(lock, "SET idle_in_transaction_session_timeout = '30s'"));
+        PQclear(PQexec(lock, "BEGIN"));
+        PQclear(PQexec(lock, "LOCK TABLE cluster_events IN ACCESS EXCLUSIVE MODE"));
+        it_expect_status("/v1/clusters/rs-e/events", "Last-Event-ID: 0", 503, unread);
+        PQclear(PQexec(lock, "ROLLBACK"));
+        PQfinish(lock);
+        static it_stream_t ok;
+        it_stream_open_h(&ok, "/v1/clusters/rs-e/events", it_user, "Last-Event-ID: 0");
+        ck_assert_msg(it_stream_wait(&ok, "watching cluster rs-e", 5000), "%s", ok.buf);
+        it_stream_close(&ok);
         /* Without a resume point a stream may still watch a cluster not created yet. */
         static it_stream_t s;
         it_stream_open(&s, "/v1/clusters/rs-nosuch/events", it_user);
