@@ -10,7 +10,9 @@
  *   api_body.c       a body as one JSON object (no HTTP), its nesting depth limit
  *   api_json.c       request bodies as JSON (400 with line and column), field errors
  *   api_clusters.c   create, update, delete, cancel, import: parse, validate, command
- *   api_commands.c   command ids, produce, Prefer: wait, GET /v1/commands/{id}
+ *   api_commands.c   command ids, pending rows, Prefer: wait, GET /v1/commands/{id}
+ *   api_produce.c    commands onto cm.commands, the request suspended until the broker
+ *                    acknowledges (no pool thread waits for Kafka)
  *   api_reads.c      reads from the read model, kubeconfig from the write model
  *   api_watch.c      live event streams (SSE), one consumer of cm.events and cm.progress
  *   api_watch_backlog.c
@@ -21,13 +23,14 @@
  *                    produced by kind, open streams
  *
  * Threading: handlers run on the MHD pool threads; each thread has its own PostgreSQL
- * connection (api_db). Prefer: wait, event streams and the backlog reads of resumed
- * streams suspend their connection instead of blocking a pool thread.
+ * connection (api_db). Produces, Prefer: wait, event streams and the backlog reads of
+ * resumed streams suspend their connection instead of blocking a pool thread.
  */
 #ifndef CM_API_H
 #define CM_API_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "cm/command.h"
@@ -43,6 +46,7 @@ struct MHD_Daemon;
 typedef enum { API_ROLE_NONE = 0, API_ROLE_USER, API_ROLE_ADMIN } api_role_t;
 
 typedef struct api_wait_s api_wait_t;
+typedef struct api_produce_s api_produce_t;
 typedef struct api_watch_s api_watch_t;
 typedef struct api_conn_s api_conn_t;
 
@@ -53,8 +57,10 @@ typedef struct api_s {
         char *publickey_b64;
         struct MHD_Daemon *daemon;
         int port;
-        api_wait_t *wait;   /* Prefer: wait (api_commands.c) */
-        api_watch_t *watch; /* event streams (api_watch.c) */
+        atomic_long open_requests; /* begun, not completed (api_server.c) */
+        api_produce_t *produce;    /* commands in flight (api_produce.c) */
+        api_wait_t *wait;          /* Prefer: wait (api_commands.c) */
+        api_watch_t *watch;        /* event streams (api_watch.c) */
 } api_t;
 
 #define API_PARAM_MAX                                                                    \
@@ -112,8 +118,10 @@ const char *api_query(const api_request_t *req, const char *name);
 /*
  * Suspends the request's connection: the handler returns MHD_YES without answering, and
  * once some other thread calls MHD_resume_connection(req->conn), cb(req, state) runs on
- * a pool thread to answer. free_state(state) runs when the connection ends. Must be
- * called from the handler, before the connection is made visible to the resuming thread.
+ * a pool thread to answer (and may suspend req again, with a new state).
+ * free_state(state) runs once cb returns, or when the connection ends without being
+ * resumed. Must be called from the handler, before the connection is made visible to the
+ * resuming thread.
  */
 typedef int (*api_resume_cb_t)(api_request_t *req, void *state);
 void api_request_suspend(api_request_t *req, api_resume_cb_t cb, void *state,
@@ -207,10 +215,32 @@ int api_handle_cluster_import(api_request_t *req);
  * already. Takes ownership of cmd (destroyed here). Returns the MHD result.
  */
 int api_command_submit(api_request_t *req, cm_command_t *cmd);
+/* The broker has command id: answers 202, or with wait_s > 0 suspends req until its
+ * outcome (api_wait). Returns the MHD result. Pool threads only. */
+int api_command_produced(api_request_t *req, const char *id, const char *cluster,
+                         cm_command_kind_t kind, int wait_s);
 int api_handle_command_get(api_request_t *req);
 int api_wait_start(api_t *api, char *errstr, size_t errstr_size);
 /* Answers every waiting request (202) and stops the poller. */
 void api_wait_stop(api_t *api);
+
+/* ---- producing commands (api_produce.c) */
+/* Creates api->producer, whose delivery reports resume the requests. 0 or -1 with
+ * errstr. */
+int api_produce_start(api_t *api, char *errstr, size_t errstr_size);
+/*
+ * Encodes cmd (not taken) and enqueues it on cm.commands keyed by its cluster, then
+ * suspends req; the delivery report resumes it and a pool thread answers through
+ * api_command_produced (wait_s as given), or 503 naming the command when the broker did
+ * not take it. Answers 500 at once when cmd cannot be encoded, 503 when cm-api is
+ * stopping. Returns the MHD result. Pool threads only.
+ */
+int api_produce_command(api_request_t *req, const cm_command_t *cmd, int wait_s);
+/* Refuses new commands (503) and waits for the delivery report of every command in
+ * flight (at most kafka.message_timeout_ms + 10 s), so no request stays suspended. */
+void api_produce_stop(api_t *api);
+/* Destroys the producer (flushing it) and the state. After api_server_stop. */
+void api_produce_free(api_t *api);
 
 /* ---- reads (api_reads.c) */
 int api_handle_clusters_list(api_request_t *req);

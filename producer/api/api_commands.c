@@ -3,8 +3,9 @@
  * outcome.
  *
  * A command id is the Idempotency-Key header (1-200 printable ASCII characters) or a new
- * UUID. Before producing, command_results gets a 'pending' row so GET /v1/commands/{id}
- * knows the id at once; the projector later writes the outcome over it. With
+ * UUID. Before producing (api_produce.c), command_results gets a 'pending' row so
+ * GET /v1/commands/{id} knows the id at once; the projector later writes the outcome over
+ * it. With
  * "Prefer: wait=N" the request is suspended (no pool thread blocks) and one poller thread
  * watches command_results for every waiting request, resuming each when its command left
  * 'pending' or its N seconds passed.
@@ -178,45 +179,6 @@ static int api_command_pending(api_request_t *req, const char *id, const char *c
         }
         PQclear(res);
         return rc;
-}
-
-static int api_command_produce(api_request_t *req, const cm_command_t *cmd, int *ret)
-{
-        char err[512];
-        unsigned char *buf = NULL;
-        size_t len = 0;
-        const cm_config_t *conf = &req->api->svc->conf;
-        if (cm_command_encode(cmd, &buf, &len, err, sizeof(err)) != 0) {
-                cm_log_error("cannot encode a command", "command", cmd->id, "error", err);
-                *ret = api_respond_error(req, 500, "internal",
-                                         "cannot encode the command: %s", err);
-                return -1;
-        }
-        int32_t part = -1;
-        int64_t off = -1;
-        cm_kafka_err_t kerr = cm_kafka_produce_sync(
-            req->api->producer, conf->kafka.commands_topic, cmd->cluster,
-            strlen(cmd->cluster), buf, len, NULL, 0,
-            conf->kafka.message_timeout_ms + 2000, &part, &off, err, sizeof(err));
-        free(buf);
-        if (kerr != CM_KAFKA_OK) {
-                cm_log_warn("the broker did not take a command", "command", cmd->id,
-                            "cluster", cmd->cluster, "error", err);
-                *ret = api_respond_error(
-                    req, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-                    "the broker did not take command \"%s\" (%s); retry "
-                    "with header Idempotency-Key: %s",
-                    cmd->id, cm_kafka_err2str(kerr), cmd->id);
-                return -1;
-        }
-        char p[16], o[24];
-        snprintf(p, sizeof(p), "%d", (int)part);
-        snprintf(o, sizeof(o), "%lld", (long long)off);
-        cm_log_info("command produced", "command", cmd->id, "kind",
-                    cm_command_kind_name(cmd->kind), "cluster", cmd->cluster, "actor",
-                    cmd->actor.name, "partition", p, "offset", o);
-        api_metrics_command_produced(cmd->kind);
-        return 0;
 }
 
 /* ---------------------------------------------------------------- waiting */
@@ -459,16 +421,17 @@ void api_wait_stop(api_t *api)
 
 /* Suspends req until the outcome of cmd or wait_s seconds. 0 suspended, -1 not (the
  * caller answers 202 at once: the process is stopping). */
-static int api_wait_enqueue(api_request_t *req, const cm_command_t *cmd, int wait_s)
+static int api_wait_enqueue(api_request_t *req, const char *id, const char *cluster,
+                            cm_command_kind_t kind, int wait_s)
 {
         api_wait_t *wt = req->api->wait;
         api_waiter_t *w = calloc(1, sizeof(*w));
         if (!w || !wt)
                 goto fail;
         w->conn = req->conn;
-        snprintf(w->id, sizeof(w->id), "%s", cmd->id);
-        snprintf(w->cluster, sizeof(w->cluster), "%s", cmd->cluster);
-        w->kind = cmd->kind;
+        snprintf(w->id, sizeof(w->id), "%s", id);
+        snprintf(w->cluster, sizeof(w->cluster), "%s", cluster);
+        w->kind = kind;
         w->deadline_ms = api_now_ms(CLOCK_MONOTONIC) + (long long)wait_s * 1000;
         pthread_mutex_lock(&wt->lock);
         if (wt->stopping) {
@@ -501,20 +464,25 @@ int api_command_submit(api_request_t *req, cm_command_t *cmd)
                 goto out;
         }
         cmd->issued_at = api_now_ms(CLOCK_REALTIME);
-        if (api_command_pending(req, id, cmd->cluster, &ret) ||
-            api_command_produce(req, cmd, &ret))
+        if (api_command_pending(req, id, cmd->cluster, &ret))
                 goto out;
         int wait_s = api_prefer_wait(api_header(req, "Prefer"));
         int max = req->api->svc->conf.api.wait_max_s;
         if (wait_s > max)
                 wait_s = max;
-        if (wait_s > 0 && api_wait_enqueue(req, cmd, wait_s) == 0)
-                ret = MHD_YES;
-        else
-                ret = api_respond_accepted(req, id);
+        /* Answered from api_command_produced once the broker has the command. */
+        ret = api_produce_command(req, cmd, wait_s);
 out:
         cm_command_destroy(cmd);
         return ret;
+}
+
+int api_command_produced(api_request_t *req, const char *id, const char *cluster,
+                         cm_command_kind_t kind, int wait_s)
+{
+        if (wait_s > 0 && api_wait_enqueue(req, id, cluster, kind, wait_s) == 0)
+                return MHD_YES;
+        return api_respond_accepted(req, id);
 }
 
 int api_handle_command_get(api_request_t *req)

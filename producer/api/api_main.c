@@ -107,14 +107,12 @@ static int api_run(cm_service_t *svc)
         char err[512];
         api_t api = {.svc = svc};
         int rc = 1;
-        cm_kafka_conf_t kc;
 
         if (api_load_keys(&api, err, sizeof(err))) {
                 cm_log_error("cannot load the sealing keys", "error", err);
                 goto out;
         }
-        cm_kafka_conf_from_config(&kc, &svc->conf, NULL);
-        if (!(api.producer = cm_kafka_producer_new(&kc, NULL, NULL, err, sizeof(err)))) {
+        if (api_produce_start(&api, err, sizeof(err))) {
                 cm_log_error("cannot create the Kafka producer", "error", err);
                 goto out;
         }
@@ -144,12 +142,13 @@ out:
         /* Suspended requests and streams are answered first: MHD must not stop while a
          * connection is suspended. */
         api_watch_stop(&api);
+        api_produce_stop(&api); /* before the waits: a produced command may start one */
         api_wait_stop(&api);
         api_server_stop(&api);
         cm_health_destroy(svc->health); /* no readiness check may use the producer now */
         svc->health = NULL;
         api_watch_free(&api);
-        cm_kafka_producer_destroy(api.producer, 5000);
+        api_produce_free(&api);
         cm_seal_keypair_destroy(api.keys);
         free(api.publickey_b64);
         return rc;

@@ -15,10 +15,14 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "cm/health.h"
 #include "cm/log.h"
+
+/* How long a stop waits for the requests under way to be answered. */
+#define API_STOP_DRAIN_MS 3000
 
 /* Per-connection state between the calls MHD makes for one request. */
 struct api_conn_s {
@@ -148,13 +152,14 @@ static int api_content_type_json(const char *ct)
 static int api_respond_rate_limited(api_request_t *req, int retry_after_s)
 {
         char secs[16];
-        json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", "rate_limited", "message",
-                                 "too many requests: slow down and retry after the "
-                                 "Retry-After seconds");
+        json_t *body =
+            json_pack("{s:{s:s,s:s}}", "error", "code", "rate_limited", "message",
+                      "too many requests: slow down and retry after the "
+                      "Retry-After seconds");
         char *text = json_dumps(body, JSON_COMPACT);
         json_decref(body);
         struct MHD_Response *r =
-                MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+            MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
         snprintf(secs, sizeof(secs), "%d", retry_after_s);
         MHD_add_response_header(r, "Content-Type", "application/json");
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
@@ -246,7 +251,15 @@ static int api_dispatch(api_t *api, struct MHD_Connection *conn, const char *met
                 req.actor = c->actor;
                 c->actor = NULL;
                 snprintf(req.param, sizeof(req.param), "%s", c->param);
-                ret = cb(&req, c->resume_state);
+                /* The state is done with after cb, which may suspend req again with
+                 * a new one (a produced command that then waits for its outcome). */
+                void *state = c->resume_state;
+                void (*state_free)(void *) = c->resume_free;
+                c->resume_state = NULL;
+                c->resume_free = NULL;
+                ret = cb(&req, state);
+                if (state_free)
+                        state_free(state);
                 goto done;
         }
         const api_route_t *route =
@@ -284,6 +297,7 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *conn,
                         return MHD_NO;
                 clock_gettime(CLOCK_MONOTONIC, &c->start);
                 *con_cls = c;
+                atomic_fetch_add(&api->open_requests, 1);
                 return MHD_YES;
         }
         if (*upload_data_size) {
@@ -309,10 +323,11 @@ static void api_completed(void *cls, struct MHD_Connection *conn, void **con_cls
                           enum MHD_RequestTerminationCode toe)
 {
         api_conn_t *c = *con_cls;
-        (void)cls;
+        api_t *api = cls;
         (void)conn;
         (void)toe;
         if (c) {
+                atomic_fetch_sub(&api->open_requests, 1);
                 if (c->body) /* may hold an SSH key or a kubeconfig */
                         sodium_memzero(c->body, c->len);
                 free(c->body);
@@ -350,7 +365,23 @@ int api_server_start(api_t *api, const char *listen, int threads, char *errstr,
 
 void api_server_stop(api_t *api)
 {
-        if (api->daemon)
-                MHD_stop_daemon(api->daemon);
+        if (!api->daemon)
+                return;
+        /* No new connections; requests under way (among them the ones just resumed by
+         * the stops before this one) get their answer out before MHD closes the
+         * connections - it would drop a resumed request whose answer is not sent. */
+        MHD_socket ls = MHD_quiesce_daemon(api->daemon);
+        for (int i = 0;
+             i < API_STOP_DRAIN_MS / 10 && atomic_load(&api->open_requests) > 0; i++)
+                usleep(10 * 1000);
+        long left = atomic_load(&api->open_requests);
+        if (left > 0) {
+                char n[24];
+                snprintf(n, sizeof(n), "%ld", left);
+                cm_log_warn("requests cut off at stop", "count", n);
+        }
+        MHD_stop_daemon(api->daemon);
+        if (ls != MHD_INVALID_SOCKET)
+                close(ls);
         api->daemon = NULL;
 }

@@ -749,9 +749,7 @@ END_TEST
 
 int main(void)
 {
-        pg_testdb_base();
-        (void)pg_testdb_drop;
-        curl_global_init(CURL_GLOBAL_ALL);
+        it_api_begin();
         Suite *s = suite_create("api");
         TCase *tc = tcase_create("api");
         tcase_set_timeout(tc, 90);
@@ -768,26 +766,5 @@ int main(void)
         tcase_add_test(tc, test_metrics);
         tcase_add_test(tc, test_stop_and_log); /* last: stops cm-api */
         suite_add_tcase(s, tc);
-        SRunner *sr = srunner_create(s);
-        /* One process: cm-api is the runner's child, so the last test can reap it. */
-        srunner_set_fork_status(sr, CK_NOFORK);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        if (failed) {
-                char cmd[400];
-                snprintf(cmd, sizeof(cmd), "tail -n 40 %s/cm-api.log >&2", it_dir);
-                if (system(cmd) != 0)
-                        fprintf(stderr, "(no cm-api log)\n");
-        }
-        it_children_stop();
-        cm_seal_keypair_destroy(it_keys);
-        free(it_sshkey);
-        pg_testdb_drop_all();
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", it_dir);
-        if (system(cmd) != 0)
-                fprintf(stderr, "cannot remove %s\n", it_dir);
-        curl_global_cleanup();
-        return failed ? 1 : 0;
+        return it_api_run(s);
 }

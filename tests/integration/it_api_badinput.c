@@ -8,11 +8,6 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "it_api_fixture.h"
 
-static const char *it_error_code(json_t *j)
-{
-        return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-}
-
 /* POSTs body to /v1/clusters and checks status, error code and exact message. */
 static void expect_refused(const char *body, size_t len, long status, const char *code,
                            const char *message)
@@ -178,9 +173,7 @@ END_TEST
 
 int main(void)
 {
-        pg_testdb_base(); /* fails at once without CM_TEST_PG */
-        (void)pg_testdb_drop;
-        curl_global_init(CURL_GLOBAL_ALL);
+        it_api_begin();
         Suite *s = suite_create("api_badinput");
         TCase *tc = tcase_create("badinput");
         tcase_set_timeout(tc, 120);
@@ -189,25 +182,5 @@ int main(void)
         tcase_add_test(tc, test_huge_body_refused);
         tcase_add_test(tc, test_huge_values_answered_promptly);
         suite_add_tcase(s, tc);
-        SRunner *sr = srunner_create(s);
-        srunner_set_fork_status(sr, CK_NOFORK); /* cm-api stays the runner's child */
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        if (failed) {
-                char cmd[400];
-                snprintf(cmd, sizeof(cmd), "tail -n 40 %s/cm-api.log >&2", it_dir);
-                if (system(cmd) != 0)
-                        fprintf(stderr, "(no cm-api log)\n");
-        }
-        it_children_stop();
-        cm_seal_keypair_destroy(it_keys);
-        free(it_sshkey);
-        pg_testdb_drop_all();
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", it_dir);
-        if (system(cmd) != 0)
-                fprintf(stderr, "cannot remove %s\n", it_dir);
-        curl_global_cleanup();
-        return failed ? 1 : 0;
+        return it_api_run(s);
 }

@@ -22,6 +22,7 @@ static char it_admin[128], it_user[128];
 static char *it_sshkey; /* a real unencrypted ed25519 private key (OpenSSH format) */
 static cm_seal_keypair_t *it_keys;
 static pid_t it_api_pid;
+static char it_broker_ctl[300]; /* cm-devbroker's fault-injection socket */
 
 #define IT_KUBECONFIG                                                                    \
         "apiVersion: v1\nkind: Config\nclusters: []\n# it-api-kubeconfig-marker\n"
@@ -215,7 +216,9 @@ static void it_setup(void)
         char bootfile[300];
         snprintf(bootfile, sizeof(bootfile), "%s/bootstrap", it_dir);
         snprintf(logf, sizeof(logf), "%s/devbroker.log", it_dir);
-        char *dargv[] = {path, "--bootstrap-file", bootfile, NULL};
+        snprintf(it_broker_ctl, sizeof(it_broker_ctl), "%s/devbroker.sock", it_dir);
+        char *dargv[] = {path,        "--bootstrap-file", bootfile,
+                         "--control", it_broker_ctl,      NULL};
         it_spawn(dargv, logf);
         for (int i = 0; i < 100 && access(bootfile, F_OK) != 0; i++)
                 it_sleep_ms(100);
@@ -273,6 +276,48 @@ static void it_setup(void)
         }
         fprintf(stderr, "it_api: cm-api did not become ready; see %s\n", logf);
         exit(1);
+}
+
+/* ---------------------------------------------------------------- main */
+
+/* The start of main(): the test server's base database (fails at once without
+ * CM_TEST_PG) and libcurl. */
+static void it_api_begin(void)
+{
+        pg_testdb_base();
+        (void)pg_testdb_drop;
+        curl_global_init(CURL_GLOBAL_ALL);
+}
+
+/*
+ * The end of main(): runs s in this process (CK_NOFORK: cm-api and cm-devbroker are
+ * this runner's children, and a test may stop cm-api and reap it), shows the end of
+ * cm-api's log when a test failed, then stops the children and removes what it_setup
+ * made. Takes s. Returns main()'s exit status.
+ */
+static int it_api_run(Suite *s)
+{
+        SRunner *sr = srunner_create(s);
+        srunner_set_fork_status(sr, CK_NOFORK);
+        srunner_run_all(sr, CK_NORMAL);
+        int failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        if (failed) {
+                char cmd[400];
+                snprintf(cmd, sizeof(cmd), "tail -n 40 %s/cm-api.log >&2", it_dir);
+                if (system(cmd) != 0)
+                        fprintf(stderr, "(no cm-api log)\n");
+        }
+        it_children_stop();
+        cm_seal_keypair_destroy(it_keys);
+        free(it_sshkey);
+        pg_testdb_drop_all();
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", it_dir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "cannot remove %s\n", it_dir);
+        curl_global_cleanup();
+        return failed ? 1 : 0;
 }
 
 #endif

@@ -225,6 +225,12 @@ static const char *it_error_message(json_t *j)
         return json_string_value(json_object_get(json_object_get(j, "error"), "message"));
 }
 
+/* error.code of an error response (inline: not every test reads it). */
+static inline const char *it_error_code(json_t *j)
+{
+        return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+}
+
 /* Does error.fields hold an entry for field? */
 static int it_has_field(json_t *j, const char *field)
 {
