@@ -1,4 +1,5 @@
-/* cm_plan_int.h - shared by cm_plan.c and cm_plan_render.c; not part of libcm's API. */
+/* cm_plan_int.h - shared by cm_plan.c, cm_plan_render.c and cm_plan_steps.c; not part of
+ * libcm's API. */
 #ifndef CM_PLAN_INT_H
 #define CM_PLAN_INT_H
 
@@ -31,5 +32,8 @@ void cm_plan_vars_truncate(cm_plan_vars_t *v, size_t count);
  * placeholder. */
 char *cm_plan_fill(const char *tmpl, const cm_plan_vars_t *v, const char *where,
                    char *errstr, size_t errstr_size);
+/* The sha256 of s as lower-case hex, cut to hexlen (<= 64) characters (malloc'd), or
+ * NULL when out of memory. */
+char *cm_plan_sha256_hex(const char *s, size_t hexlen);
 
 #endif

@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "cm/embedded.h"
 #include "cm/pki.h"
 #include "cm/plan.h"
@@ -113,21 +111,6 @@ static char *join(const strv_t *s)
                 p += quote(s->v[i], p);
         }
         *p = '\0';
-        return out;
-}
-
-static char *sha256_hex(const char *s, size_t hexlen)
-{
-        unsigned char md[32];
-        unsigned int mdlen = 0;
-        char *out = malloc(65);
-        if (!out || !EVP_Digest(s, strlen(s), md, &mdlen, EVP_sha256(), NULL)) {
-                free(out);
-                return NULL;
-        }
-        for (unsigned i = 0; i < mdlen; i++)
-                snprintf(out + 2 * i, 3, "%02x", md[i]);
-        out[hexlen] = '\0';
         return out;
 }
 
@@ -238,10 +221,13 @@ static int render_container(ctx_t *c, const json_t *js, const char *where,
             push_list(c, &a, json_object_get(js, "args"), NULL, where))
                 goto out;
         char *plain_cmd = join(&a);
-        out->hash = plain_cmd ? sha256_hex(plain_cmd, 16) : NULL;
+        out->hash = plain_cmd ? cm_plan_sha256_hex(plain_cmd, 16) : NULL;
         free(plain_cmd);
         if (!out->hash)
                 goto nomem;
+        /* after the digest: read on the first start only, they may change freely */
+        if (push_list(c, &a, json_object_get(js, "bootstrapArgs"), NULL, where))
+                goto out;
         /* the label goes right after the name; the hash is of the command without it */
         size_t n = strlen(CM_PLAN_HASH_LABEL) + strlen(out->hash) + 2;
         size_t at =
@@ -383,8 +369,32 @@ static cm_plan_step_t *new_step(cm_plan_steps_t *s, const char *plane, const cm_
         return st->plane && st->node && st->address ? st : NULL;
 }
 
+/* The plane's "join" commands for a node an update adds to it. */
+static int render_join(ctx_t *c, const json_t *plane, size_t pi, cm_plan_step_t *st)
+{
+        const json_t *j = json_object_get(plane, "join");
+        static const char *keys[] = {"members", "peer", "add", "health"};
+        char **dst[] = {&st->join.members, &st->join.peer, &st->join.add,
+                        &st->join.health};
+        char where[160];
+        if (!j)
+                return 0;
+        for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
+                snprintf(where, sizeof(where), "plan %s: planes[%zu].join.%s",
+                         c->plan->name, pi, keys[i]);
+                const char *t = json_string_value(json_object_get(j, keys[i]));
+                if (!t) {
+                        cm_plan_seterr(c->err, c->errsize, "%s: missing", where);
+                        return -1;
+                }
+                if (!(*dst[i] = fill(c, t, where)))
+                        return -1;
+        }
+        return 0;
+}
+
 static int render_plane(ctx_t *c, const json_t *plane, size_t pi, const cm_node_t *n,
-                        cm_plan_steps_t *out)
+                        bool joins, cm_plan_steps_t *out)
 {
         const char *pname = json_string_value(json_object_get(plane, "name"));
         char where[160];
@@ -417,7 +427,7 @@ static int render_plane(ctx_t *c, const json_t *plane, size_t pi, const cm_node_
                                      &st->containers[st->container_count++]) != 0)
                         return -1;
         }
-        return 0;
+        return joins ? render_join(c, plane, pi, st) : 0;
 nomem:
         cm_plan_seterr(c->err, c->errsize, "out of memory");
         return -1;
@@ -647,11 +657,16 @@ int cm_plan_render(const cm_plan_t *plan, const cm_spec_t *spec,
                         const cm_node_t *n = &spec->nodes[i];
                         if (!has_any_role(n, json_object_get(plane, "roles")))
                                 continue;
+                        /* new to the plane: not a node before, or one without its
+                         * roles (a worker that becomes an etcd node too) */
                         bool joins = o.update;
-                        for (size_t k = 0; joins && k < o.previous_node_count; k++)
+                        for (size_t k = 0; joins && k < o.previous_node_count; k++) {
+                                const cm_node_t *pn = &o.previous_nodes[k];
                                 joins =
-                                    !o.previous_nodes[k].address ||
-                                    strcmp(o.previous_nodes[k].address, n->address) != 0;
+                                    !pn->address ||
+                                    strcmp(pn->address, n->address) != 0 ||
+                                    !has_any_role(pn, json_object_get(plane, "roles"));
+                        }
                         if (cm_plan_vars_set(&c.vars, "node_name", n->name) ||
                             cm_plan_vars_set(&c.vars, "node_address", n->address) ||
                             cm_plan_vars_set(&c.vars, "etcd_initial_cluster_state",
@@ -659,7 +674,7 @@ int cm_plan_render(const cm_plan_t *plan, const cm_spec_t *spec,
                                 cm_plan_seterr(errstr, errstr_size, "out of memory");
                                 goto fail;
                         }
-                        if (render_plane(&c, plane, p, n, s) != 0)
+                        if (render_plane(&c, plane, p, n, joins, s) != 0)
                                 goto fail;
                         cm_plan_vars_truncate(&c.vars, base);
                 }
@@ -679,95 +694,4 @@ fail:
         cm_plan_vars_truncate(&c.vars, 0);
         cm_plan_steps_free(s);
         return -1;
-}
-
-void cm_plan_steps_free(cm_plan_steps_t *steps)
-{
-        if (!steps)
-                return;
-        for (size_t i = 0; i < steps->count; i++) {
-                cm_plan_step_t *st = &steps->steps[i];
-                for (size_t j = 0; j < st->file_count; j++) {
-                        free(st->files[j].path);
-                        free(st->files[j].entry);
-                        free(st->files[j].content);
-                }
-                for (size_t j = 0; j < st->container_count; j++) {
-                        cm_plan_container_t *k = &st->containers[j];
-                        free(k->name);
-                        free(k->image);
-                        free(k->hash);
-                        free(k->pull);
-                        free(k->inspect);
-                        free(k->create);
-                        free(k->remove);
-                        free(k->start);
-                }
-                for (size_t j = 0; j < st->command_count; j++)
-                        free(st->commands[j]);
-                free(st->files);
-                free(st->containers);
-                free(st->commands);
-                free(st->plane);
-                free(st->node);
-                free(st->address);
-        }
-        free(steps->steps);
-        free(steps->plan);
-        free(steps->kubernetes_version);
-        free(steps);
-}
-
-json_t *cm_plan_steps_to_json(const cm_plan_steps_t *steps, bool with_content)
-{
-        json_t *arr = json_array();
-        json_t *root =
-            json_pack("{s:s, s:s, s:o}", "plan", steps->plan, "kubernetesVersion",
-                      steps->kubernetes_version, "steps", arr);
-        if (!root)
-                return NULL;
-        for (size_t i = 0; i < steps->count; i++) {
-                const cm_plan_step_t *st = &steps->steps[i];
-                json_t *files = json_array(), *conts = json_array(), *cmds = json_array();
-                json_array_append_new(
-                    arr, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "plane", st->plane,
-                                   "node", st->node, "address", st->address, "files",
-                                   files, "containers", conts, "commands", cmds));
-                for (size_t j = 0; j < st->file_count; j++) {
-                        const cm_plan_file_t *f = &st->files[j];
-                        char mode[8];
-                        snprintf(mode, sizeof(mode), "%04o", f->mode);
-                        json_t *jf =
-                            json_pack("{s:s, s:s}", "path", f->path, "mode", mode);
-                        if (f->kind == CM_PLAN_FILE_TEXT) {
-                                char *h = sha256_hex(f->content, 64);
-                                json_object_set_new(jf, "sha256",
-                                                    json_string(h ? h : ""));
-                                json_object_set_new(
-                                    jf, "size",
-                                    json_integer((json_int_t)strlen(f->content)));
-                                if (with_content)
-                                        json_object_set_new(jf, "content",
-                                                            json_string(f->content));
-                                free(h);
-                        } else
-                                json_object_set_new(
-                                    jf, f->kind == CM_PLAN_FILE_CERT ? "cert" : "key",
-                                    json_string(f->entry));
-                        json_array_append_new(files, jf);
-                }
-                for (size_t j = 0; j < st->container_count; j++) {
-                        const cm_plan_container_t *k = &st->containers[j];
-                        json_array_append_new(
-                            conts,
-                            json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:s, s:s}",
-                                      "name", k->name, "image", k->image, "run", k->run,
-                                      "hash", k->hash, "pull", k->pull, "inspect",
-                                      k->inspect, "create", k->create, "remove",
-                                      k->remove, "start", k->start));
-                }
-                for (size_t j = 0; j < st->command_count; j++)
-                        json_array_append_new(cmds, json_string(st->commands[j]));
-        }
-        return root;
 }

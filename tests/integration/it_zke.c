@@ -207,6 +207,14 @@ static const char *FOUR =
     "[\"worker\"]}, {\"name\": \"node4\", \"address\": \"127.0.0.14\", \"roles\": "
     "[\"worker\"]}]";
 
+/* THREE with node2 an etcd node too, and node4 a new worker+etcd node. */
+static const char *ETCD3 =
+    "[{\"name\": \"node1\", \"address\": \"127.0.0.11\", \"roles\": [\"controlplane\", "
+    "\"etcd\"]}, {\"name\": \"node2\", \"address\": \"127.0.0.12\", \"roles\": "
+    "[\"worker\", \"etcd\"]}, {\"name\": \"node3\", \"address\": \"127.0.0.13\", "
+    "\"roles\": [\"worker\"]}, {\"name\": \"node4\", \"address\": \"127.0.0.14\", "
+    "\"roles\": [\"worker\", \"etcd\"]}]";
+
 static zke_ctx_t ctx_of(job_t *j)
 {
         zke_ctx_t c = {
@@ -563,6 +571,101 @@ START_TEST(test_update_adds_and_removes_worker)
 }
 END_TEST
 
+/* How many finished calls on node i after offset match the extended regex re. */
+static int calls_since(int node, long offset, const char *re)
+{
+        char cmd[1024];
+        snprintf(cmd, sizeof(cmd),
+                 "tail -c +%ld %s/node%d/docker.log 2>/dev/null | grep ' rc=' | "
+                 "grep -cE '%s' || true",
+                 offset + 1, dir, node, re);
+        char *o = sh_out(cmd);
+        int n = atoi(o);
+        free(o);
+        return n;
+}
+
+/*
+ * An update adding etcd members (node2 gains the role, node4 is new): each becomes a
+ * member on node1 first, then starts with initial-cluster-state existing, one at a time
+ * (the fixture, like etcd, refuses a member that was not added and a second add while
+ * one is unstarted); node1's etcd is not replaced. A run cut after the add resumes
+ * without adding twice, and a second run changes nothing.
+ */
+START_TEST(test_update_adds_etcd_members)
+{
+        nodes_reset();
+        job_t j;
+        job_init(&j, THREE, NULL);
+        zke_result_t r;
+        up_ok(&j, &r);
+        job_keep(&j, &r);
+        zke_result_free(&r);
+        long off1 = log_size(1);
+
+        /* node4's first etcd start fails after node1 has added it */
+        job_set_nodes(&j, ETCD3);
+        knob(4, "FAIL_RUN=docker: Error response from daemon: no space left on device");
+        zke_ctx_t c = ctx_of(&j);
+        memset(&r, 0, sizeof(r));
+        ck_assert_int_ne(zke_up(&c, &r), 0);
+        ck_assert_msg(r.error && strstr(r.error, "node4") && strstr(r.error, "no space"),
+                      "%s", r.error ? r.error : "(no error)");
+        zke_result_free(&r);
+        ck_assert_int_eq(calls_since(1, off1,
+                                     "rc=0 docker exec etcd etcdctl member add "
+                                     "etcd-node2 --peer-urls=https://127.0.0.12:2380"),
+                         1);
+        ck_assert_int_eq(calls_since(1, off1,
+                                     "rc=0 docker exec etcd etcdctl member add "
+                                     "etcd-node4 --peer-urls=https://127.0.0.14:2380"),
+                         1);
+
+        /* resumed: node4 is a member already, so only its container starts */
+        sh("rm -f %s/node4/fake-docker.env", dir);
+        j.progress[0] = '\0';
+        up_ok(&j, &r);
+        ck_assert_int_eq(
+            calls_since(1, off1, "rc=[0-9]+ docker exec etcd etcdctl member add"), 2);
+        ck_assert_msg(strstr(j.progress, "etcd node4 joining") &&
+                          strstr(j.progress, "already a member on node1"),
+                      "%s", j.progress);
+        for (int n = 2; n <= 4; n += 2) {
+                ck_assert(has_container(n, "etcd"));
+                ck_assert_int_eq(calls_since(n, 0,
+                                             "rc=0 docker run .*--name etcd .*"
+                                             "--initial-cluster-state=existing"),
+                                 1);
+        }
+        ck_assert_int_eq(
+            calls_since(1, off1, "rc=0 docker (rm -f etcd|run .*--name etcd)"), 0);
+        char cmd[512];
+        snprintf(
+            cmd, sizeof(cmd),
+            "%s/node1/bin/docker exec etcd etcdctl member list | grep -c ', started, '",
+            dir);
+        char *members = sh_out(cmd);
+        ck_assert_msg(atoi(members) == 3, "started members: %s", members);
+        free(members);
+        job_keep(&j, &r);
+        zke_result_free(&r);
+
+        /* again: nothing to add, nothing changed on any node */
+        long off[NODES + 1];
+        for (int i = 1; i <= NODES; i++)
+                off[i] = log_size(i);
+        up_ok(&j, &r);
+        for (int i = 1; i <= NODES; i++) {
+                char *m = mutations_since(i, off[i]);
+                ck_assert_msg(m[0] == '\0', "node%d changed by a second run:\n%s", i, m);
+                free(m);
+        }
+        ck_assert_int_eq(calls_since(1, off[1], "etcdctl member add"), 0);
+        zke_result_free(&r);
+        job_free(&j);
+}
+END_TEST
+
 typedef struct {
         job_t *j;
         zke_result_t r;
@@ -648,6 +751,7 @@ static Suite *suite(void)
         tcase_add_test(tc, test_prechecks_every_node);
         tcase_add_test(tc, test_wrong_key_and_changed_host_key);
         tcase_add_test(tc, test_update_adds_and_removes_worker);
+        tcase_add_test(tc, test_update_adds_etcd_members);
         tcase_add_test(tc, test_cancel_then_resume);
         suite_add_tcase(s, tc);
         return s;

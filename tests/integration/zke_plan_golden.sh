@@ -43,6 +43,45 @@ planes = [s["plane"] for s in json.load(open(sys.argv[1]))["steps"]]
 assert "addons" not in planes and planes[0] == "etcd" and planes[-1] == "worker", planes
 PY
 
+# an update that makes w1 an etcd node too: only w1 joins (member add on a member, then
+# its container with initial-cluster-state existing); the members' etcd containers keep
+# their hash (the initial-cluster flags are bootstrap args, not hashed)
+python3 - "$fix/spec-3node.json" "$dir/prev.json" <<'PY'
+import json, sys
+spec = json.load(open(sys.argv[1]))
+for n in spec["nodes"]:
+    if n["name"] == "w1":
+        n["roles"] = ["worker"]
+json.dump(spec, open(sys.argv[2], "w"))
+PY
+"$bin" --update --previous "$dir/prev.json" "$fix/spec-3node.json" >"$dir/join.json" ||
+        fail "--update --previous exited $?"
+python3 - "$dir/join.json" "$dir/plan.json" <<'PY' || fail "etcd join plan"
+import json, sys
+join = json.load(open(sys.argv[1]))["steps"]
+full = json.load(open(sys.argv[2]))["steps"]
+etcd = {s["node"]: s for s in join if s["plane"] == "etcd"}
+created = {s["node"]: s for s in full if s["plane"] == "etcd"}
+joining = sorted(n for n, s in etcd.items() if "join" in s)
+assert joining == ["w1"], joining
+j = etcd["w1"]["join"]
+assert j["add"] == ("docker exec etcd etcdctl member add etcd-w1 "
+                    "--peer-urls=https://10.0.0.21:2380"), j
+assert j["peer"] == "https://10.0.0.21:2380" and "member list" in j["members"], j
+assert "endpoint health" in j["health"], j
+assert "--initial-cluster-state=existing" in etcd["w1"]["containers"][0]["create"]
+for n in ("m1", "m2"):
+    a, b = etcd[n]["containers"][0], created[n]["containers"][0]
+    assert a["hash"] == b["hash"], (n, a["hash"], b["hash"])
+    assert "--initial-cluster-state=new" in a["create"], n
+# no join section without --previous on a create
+assert not any("join" in s for s in full)
+PY
+if "$bin" --previous "$dir/prev.json" "$fix/spec-3node.json" >/dev/null 2>"$dir/err"; then
+        fail "--previous without --update accepted"
+fi
+grep -q -- '--previous goes with --update' "$dir/err" || fail "--previous message: $(cat "$dir/err")"
+
 # an unknown Kubernetes version: exit 1, the version and the known ones named
 sed 's/"v1.28.15"/"v1.31.2"/' "$fix/spec-3node.json" >"$dir/v131.json"
 if "$bin" "$dir/v131.json" >"$dir/out" 2>"$dir/err"; then

@@ -3,8 +3,8 @@
  * any node, for review and tests; and, with --pki, makes (or renews) the cluster's
  * certificates into a folder.
  *
- *   cm-zke-plan [--update] [--contents] [--cgroup-driver D] SPEC.json
- *   cm-zke-plan --pki DIR SPEC.json
+ *   cm-zke-plan [--update [--previous PREV.json]] [--contents] [--cgroup-driver D]
+ * SPEC.json cm-zke-plan --pki DIR SPEC.json
  *
  * The plan is printed as JSON (cm/plan.h). --pki DIR reuses DIR/certificates.json and
  * DIR/keys.json when present, writes them back, plus one <name>.pem / <name>-key.pem per
@@ -32,13 +32,17 @@ static void usage(FILE *out)
 {
         fprintf(
             out,
-            "usage: cm-zke-plan [--update] [--contents] [--cgroup-driver D] SPEC.json\n"
+            "usage: cm-zke-plan [--update [--previous PREV.json]] [--contents]\n"
+            "                   [--cgroup-driver D] SPEC.json\n"
             "       cm-zke-plan --pki DIR SPEC.json\n"
             "\n"
             "Prints the zke install plan (ordered per-node steps, files and container\n"
             "commands) for a cluster spec as JSON, without connecting to any node.\n"
             "\n"
             "  -u, --update             plan for an existing cluster (no add-ons)\n"
+            "  -P, --previous PREV.json with --update: the spec before it (nodes new to\n"
+            "                           the etcd plane join it one by one; without it,\n"
+            "                           every etcd node counts as new)\n"
             "  -c, --contents           include the content of rendered text files\n"
             "  -g, --cgroup-driver D    the nodes' container runtime cgroup driver\n"
             "  -p, --pki DIR            make or renew the certificates in DIR instead\n"
@@ -214,6 +218,7 @@ int main(int argc, char **argv)
 {
         static const struct option opts[] = {
             {"update", no_argument, NULL, 'u'},
+            {"previous", required_argument, NULL, 'P'},
             {"contents", no_argument, NULL, 'c'},
             {"cgroup-driver", required_argument, NULL, 'g'},
             {"pki", required_argument, NULL, 'p'},
@@ -222,12 +227,15 @@ int main(int argc, char **argv)
         };
         cm_plan_options_t o = {0};
         bool contents = false;
-        const char *pki = NULL;
+        const char *pki = NULL, *previous = NULL;
         int c;
-        while ((c = getopt_long(argc, argv, "ucg:p:h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "uP:cg:p:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'u':
                         o.update = true;
+                        break;
+                case 'P':
+                        previous = optarg;
                         break;
                 case 'c':
                         contents = true;
@@ -251,12 +259,21 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return 2;
         }
-        cm_spec_t spec = {0};
-        if (load_spec(argv[optind], &spec) != 0) {
-                cm_spec_destroy(&spec);
-                return 1;
+        if (previous && !o.update) {
+                fprintf(stderr, "cm-zke-plan: --previous goes with --update\n");
+                usage(stderr);
+                return 2;
         }
-        int rc = pki ? do_pki(pki, &spec) : do_plan(&spec, &o, contents);
+        cm_spec_t spec = {0}, prev = {0};
+        int rc = 1;
+        if (load_spec(argv[optind], &spec) != 0 ||
+            (previous && load_spec(previous, &prev) != 0))
+                goto out;
+        o.previous_nodes = prev.nodes;
+        o.previous_node_count = prev.node_count;
+        rc = pki ? do_pki(pki, &spec) : do_plan(&spec, &o, contents);
+out:
         cm_spec_destroy(&spec);
+        cm_spec_destroy(&prev);
         return rc;
 }

@@ -20,6 +20,7 @@
 #define ZKE_MIN_DOCKER_MINOR 10
 #define ZKE_MIN_DISK_KB      (2L * 1024 * 1024) /* 2 GiB free for images and etcd */
 #define ZKE_MAX_CLOCK_SKEW_S 10 /* certificates and etcd leases need close clocks */
+#define ZKE_JOIN_HEALTH_S    60 /* a new etcd member syncs, then answers */
 
 typedef struct zke_node_s {
         const cm_node_t *node; /* borrowed from the spec or the previous nodes */

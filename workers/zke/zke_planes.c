@@ -3,10 +3,15 @@
  * the control plane and the worker plane in that order, each over its nodes in parallel.
  * Every container is inspected first and then created, started, replaced or left alone
  * (the io.cm.plan-hash label), so nodes an update does not touch see only inspects.
+ *
+ * A node an update adds to the etcd plane joins after the members are reconciled, one at
+ * a time: `etcdctl member add` on a member (skipped when the member list has it), then
+ * its containers, then its health check must pass (the plan's "join" commands).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cm/embedded.h"
 #include "zke_int.h"
@@ -140,19 +145,142 @@ static int plane_one(zke_run_t *run, size_t i, void *arg, char *errstr, size_t s
         return 0;
 }
 
+/* ---------------------------------------------------------------- joining a plane */
+
+/* A node of the plane that is a member already (does not join in this run), or -1. */
+static long join_member(zke_run_t *run, const char *plane)
+{
+        for (size_t i = 0; i < run->n; i++) {
+                const cm_plan_step_t *st;
+                if (!run->nodes[i].removed &&
+                    (st = find_step(run, plane, run->nodes[i].node->address)) &&
+                    !st->join.add)
+                        return (long)i;
+        }
+        return -1;
+}
+
+/* Member m adds the node of step st unless its member list has it already (a run that
+ * stopped after the add, resumed). */
+static cm_ssh_err_t join_add(zke_run_t *run, size_t m, const cm_plan_step_t *st,
+                             int *added, char *errstr, size_t size)
+{
+        char err[1024];
+        char *out = NULL;
+        *added = 0;
+        if (zke_canceled(run)) {
+                snprintf(errstr, size, "canceled");
+                return CM_SSH_ERR_CANCELED;
+        }
+        cm_ssh_err_t rc =
+            zke_exec(run, m, st->join.members, NULL, &out, err, sizeof(err));
+        int member = rc == CM_SSH_OK && out && strstr(out, st->join.peer);
+        free(out);
+        if (rc != CM_SSH_OK) {
+                snprintf(errstr, size, "member list on %s: %s", run->nodes[m].node->name,
+                         err);
+                return rc;
+        }
+        if (member)
+                return CM_SSH_OK;
+        if ((rc = zke_exec(run, m, st->join.add, NULL, NULL, err, sizeof(err))) !=
+            CM_SSH_OK) {
+                snprintf(errstr, size, "member add on %s: %s", run->nodes[m].node->name,
+                         err);
+                return rc;
+        }
+        *added = 1;
+        return CM_SSH_OK;
+}
+
+/* Polls the node's health check until it passes, ZKE_JOIN_HEALTH_S pass, or cancel. */
+static cm_ssh_err_t join_healthy(zke_run_t *run, size_t i, const cm_plan_step_t *st,
+                                 char *errstr, size_t size)
+{
+        char err[1024] = "";
+        for (int s = 0; s < ZKE_JOIN_HEALTH_S; s++) {
+                if (zke_canceled(run)) {
+                        snprintf(errstr, size, "canceled");
+                        return CM_SSH_ERR_CANCELED;
+                }
+                cm_ssh_err_t rc =
+                    zke_exec(run, i, st->join.health, NULL, NULL, err, sizeof(err));
+                if (rc == CM_SSH_OK)
+                        return CM_SSH_OK;
+                if (rc != CM_SSH_ERR_EXIT)
+                        break;
+                for (int t = 0; t < 10 && !zke_canceled(run); t++)
+                        usleep(100 * 1000);
+        }
+        snprintf(errstr, size, "not healthy after joining (%d s): %s", ZKE_JOIN_HEALTH_S,
+                 err);
+        return CM_SSH_ERR_EXIT;
+}
+
+/* A node new to the plane: made a member on an existing one, its containers brought up,
+ * then it must be healthy before the next one joins (a member added but not started
+ * counts against the quorum, so etcd refuses a second add meanwhile). */
+static int join_one(zke_run_t *run, size_t i, void *arg, char *errstr, size_t size)
+{
+        const char *plane = arg;
+        zke_node_t *z = &run->nodes[i];
+        const cm_plan_step_t *st = find_step(run, plane, z->node->address);
+        long m = join_member(run, plane);
+        int added = 0;
+        if (m < 0) {
+                snprintf(errstr, size, "no %s member to join %s to", plane,
+                         z->node->name);
+                return CM_SSH_ERR_EXIT;
+        }
+        cm_ssh_err_t rc = join_add(run, (size_t)m, st, &added, errstr, size);
+        if (rc == CM_SSH_OK) {
+                zke_progressf(run, plane, z->node->name, "joining", "%s on %s",
+                              added ? "member added" : "already a member",
+                              run->nodes[m].node->name);
+                if (plane_one(run, i, arg, errstr, size) != 0)
+                        return CM_SSH_ERR_EXIT; /* plane_one reported it */
+                rc = join_healthy(run, i, st, errstr, size);
+        }
+        if (rc != CM_SSH_OK) {
+                zke_progressf(run, plane, z->node->name,
+                              rc == CM_SSH_ERR_CANCELED ? "canceled" : "failed", "%s",
+                              errstr);
+                return rc;
+        }
+        if (added)
+                atomic_fetch_add(&run->changed, 1);
+        return 0;
+}
+
+/* ---------------------------------------------------------------- the planes */
+
 int zke_planes(zke_run_t *run)
 {
         static const char *planes[] = {"etcd", "controlplane", "worker"};
         for (size_t p = 0; p < 3; p++) {
                 size_t idx[run->n ? run->n : 1], count = 0;
-                for (size_t i = 0; i < run->n; i++)
-                        if (!run->nodes[i].removed &&
-                            find_step(run, planes[p], run->nodes[i].node->address))
+                size_t joins[run->n ? run->n : 1], njoins = 0;
+                for (size_t i = 0; i < run->n; i++) {
+                        const cm_plan_step_t *st;
+                        if (run->nodes[i].removed ||
+                            !(st =
+                                  find_step(run, planes[p], run->nodes[i].node->address)))
+                                continue;
+                        if (st->join.add)
+                                joins[njoins++] = i;
+                        else
                                 idx[count++] = i;
+                }
                 char what[64];
                 snprintf(what, sizeof(what), "%s plane", planes[p]);
                 if (zke_each(run, what, idx, count, plane_one, (void *)planes[p]) != 0)
                         return -1;
+                /* the members first (in parallel), then each new one alone */
+                snprintf(what, sizeof(what), "%s join", planes[p]);
+                for (size_t k = 0; k < njoins; k++)
+                        if (zke_each(run, what, &joins[k], 1, join_one,
+                                     (void *)planes[p]) != 0)
+                                return -1;
         }
         return 0;
 }

@@ -17,7 +17,14 @@
  * naming it and where it is.
  *
  * Containers are made idempotent by a label io.cm.plan-hash holding a digest of their
- * create command: cm_plan_decide() compares it with what `docker inspect` reports.
+ * create command: cm_plan_decide() compares it with what `docker inspect` reports. A
+ * container's "bootstrapArgs" follow its "args" but are not part of the digest: flags a
+ * program reads only on its first start (etcd's --initial-cluster*), which may change
+ * later without the container being replaced for it.
+ *
+ * A plane may have a "join" section {members, peer, add, health} (the etcd plane): an
+ * update that adds a node to the plane makes it a member on an existing one first
+ * (cm_plan_join_t), one node at a time.
  * Everything here is pure and thread-safe on distinct objects.
  */
 #ifndef CM_PLAN_H
@@ -60,6 +67,17 @@ typedef struct cm_plan_container_s {
         char *start;   /* `docker start NAME` */
 } cm_plan_container_t;
 
+/*
+ * How a node an update adds to a plane with a "join" section (etcd) becomes a member
+ * before its containers start. All NULL when the node does not join.
+ */
+typedef struct cm_plan_join_s {
+        char *members; /* run on a node that is a member already: lists the members */
+        char *peer;    /* the node is a member once that list holds this text */
+        char *add;     /* run on that member when it is not: makes the node one */
+        char *health;  /* run on the node after its containers: exit 0 once it serves */
+} cm_plan_join_t;
+
 typedef struct cm_plan_step_s {
         char *plane;           /* "etcd" | "controlplane" | "worker" | "addons" */
         char *node;            /* node name */
@@ -70,6 +88,7 @@ typedef struct cm_plan_step_s {
         size_t container_count;
         char **commands; /* then run in order (add-ons: kubectl apply); idempotent */
         size_t command_count;
+        cm_plan_join_t join; /* join.add != NULL: the node joins (see above) */
 } cm_plan_step_t;
 
 typedef struct cm_plan_steps_s {
@@ -82,10 +101,11 @@ typedef struct cm_plan_steps_s {
 typedef struct cm_plan_options_s {
         bool update;               /* an existing cluster: no add-ons */
         const char *cgroup_driver; /* the nodes' container runtime's; NULL: "systemd" */
-        /* On update, the nodes before it: an etcd node not among them (by address) joins
-         * with --initial-cluster-state=existing; the others keep "new" (etcd ignores it
-         * once its data dir exists), so their containers are not replaced for that alone.
-         */
+        /* On update, the nodes before it: a node that had none of an etcd plane's roles
+         * then (by address) joins: its step gets the plane's "join" commands and
+         * --initial-cluster-state=existing. The others keep "new"; that and the rest of
+         * a container's "bootstrapArgs" are left out of its hash (etcd reads them only
+         * when a member first starts), so adding a member replaces no other one. */
         const cm_node_t *previous_nodes;
         size_t previous_node_count;
 } cm_plan_options_t;
