@@ -280,6 +280,17 @@ static void up_ok(job_t *j, zke_result_t *r)
                       j->progress);
 }
 
+/* Fresh nodes with the cluster of nodes_json created on them, kept for an update. */
+static void job_created(job_t *j, const char *nodes_json)
+{
+        zke_result_t r;
+        nodes_reset();
+        job_init(j, nodes_json, NULL);
+        up_ok(j, &r);
+        job_keep(j, &r);
+        zke_result_free(&r);
+}
+
 /* Size of node i's fixture log (an offset to read the calls after it). */
 static long log_size(int node)
 {
@@ -528,13 +539,9 @@ END_TEST
 
 START_TEST(test_update_adds_and_removes_worker)
 {
-        nodes_reset();
         job_t j;
-        job_init(&j, THREE, NULL);
         zke_result_t r;
-        up_ok(&j, &r);
-        job_keep(&j, &r);
-        zke_result_free(&r);
+        job_created(&j, THREE);
         long off[NODES + 1];
         for (int i = 1; i <= 3; i++)
                 off[i] = log_size(i);
@@ -594,13 +601,9 @@ static int calls_since(int node, long offset, const char *re)
  */
 START_TEST(test_update_adds_etcd_members)
 {
-        nodes_reset();
         job_t j;
-        job_init(&j, THREE, NULL);
         zke_result_t r;
-        up_ok(&j, &r);
-        job_keep(&j, &r);
-        zke_result_free(&r);
+        job_created(&j, THREE);
         long off1 = log_size(1);
 
         /* node4's first etcd start fails after node1 has added it */
