@@ -158,16 +158,31 @@ static int api_command_pending(api_request_t *req, const char *id, const char *c
                 return -1;
         const char *params[] = {id, cluster};
         PGresult *res = NULL;
+        /* One round trip: the new row's cluster, or the one an earlier use of the key
+         * recorded (a retry, or the same key on another cluster). */
         if (cm_pg_exec_params(
                 pg,
-                "INSERT INTO command_results (command_id, cluster, status) "
-                "VALUES ($1, $2, 'pending') ON CONFLICT (command_id) DO NOTHING",
-                2, params, NULL, err, sizeof(err)) != CM_PG_OK ||
-            cm_pg_exec_params(pg,
-                              "SELECT cluster FROM command_results WHERE command_id = $1",
-                              1, params, &res, err, sizeof(err)) != CM_PG_OK) {
+                "WITH ins AS (INSERT INTO command_results (command_id, cluster, status) "
+                "VALUES ($1, $2, 'pending') ON CONFLICT (command_id) DO NOTHING "
+                "RETURNING cluster) "
+                "SELECT cluster FROM ins UNION ALL "
+                "SELECT cluster FROM command_results WHERE command_id = $1 "
+                "AND NOT EXISTS (SELECT 1 FROM ins)",
+                2, params, &res, err, sizeof(err)) != CM_PG_OK) {
                 *ret = api_respond_db_error(req, "record the command", err);
                 return -1;
+        }
+        if (PQntuples(res) == 0) {
+                /* The key's row was committed by a concurrent request after this
+                 * statement's snapshot was taken: read it now. */
+                PQclear(res);
+                res = NULL;
+                if (cm_pg_exec_params(
+                        pg, "SELECT cluster FROM command_results WHERE command_id = $1",
+                        1, params, &res, err, sizeof(err)) != CM_PG_OK) {
+                        *ret = api_respond_db_error(req, "record the command", err);
+                        return -1;
+                }
         }
         int rc = 0;
         if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), cluster) != 0) {
