@@ -7,10 +7,11 @@
  * once, a worker that stops gracefully hands its job over without spending an
  * attempt, and a job whose worker was killed is resumed by another once its lease ran
  * out. Each run of a job leaves a job_runs row (owner, attempt, start, end and how it
- * ended) whose end is written once the run has stopped. Its own cm-devbroker, database
- * and two real cm-worker processes (job.lease_s 3, job.heartbeat_s 1, job.runners 4; the
- * last test starts a third); the connect jobs probe a closed port, so they keep retrying
- * until the test acts.
+ * ended) whose end is written once the run has stopped. An outcome whose COMMIT
+ * succeeded but whose reply was lost counts as finished, not as taken over. Its own
+ * cm-devbroker, database and two real cm-worker processes (job.lease_s 3, job.heartbeat_s
+ * 1, job.runners 4; the last test starts a third); the connect jobs probe a closed port,
+ * so they keep retrying until the test acts.
  */
 
 /* the harness serves several programs: this one uses part of it */
@@ -449,6 +450,91 @@ START_TEST(test_killed_worker_s_run_stays_open_and_the_job_resumes_after_its_lea
 }
 END_TEST
 
+/*
+ * Runs last: the workers left stop, and a fourth reaches PostgreSQL through a proxy
+ * (tests/fixtures/pg_commit_cut.py) that loses the reply to its job outcome's COMMIT.
+ * The outcome is committed; the worker's retry finds the row with its own outcome and
+ * counts the job finished (not "taken over", not abandoned).
+ */
+START_TEST(test_outcome_committed_but_its_reply_lost)
+{
+        for (int i = 0; i < WH_MAX_WORKERS; i++)
+                wh_stop(&wh.workers[i], SIGTERM);
+        PQconninfoOption *opts = PQconninfoParse(wh.conninfo, NULL);
+        ck_assert(opts != NULL);
+        char pg_host[256] = "127.0.0.1", pg_port[16] = "5432";
+        for (PQconninfoOption *o = opts; o->keyword; o++) {
+                if (strcmp(o->keyword, "host") == 0 && o->val)
+                        snprintf(pg_host, sizeof(pg_host), "%s", o->val);
+                if (strcmp(o->keyword, "port") == 0 && o->val)
+                        snprintf(pg_port, sizeof(pg_port), "%s", o->val);
+        }
+        PQconninfoFree(opts);
+        char script[512], port[16], log[400];
+        snprintf(script, sizeof(script), "%s/tests/fixtures/pg_commit_cut.py",
+                 getenv("CM_SOURCE_DIR"));
+        snprintf(port, sizeof(port), "%d", wh_free_port());
+        snprintf(log, sizeof(log), "%s/pg_commit_cut.log", wh.dir);
+        char *argv[] = {"/usr/bin/python3", script, port, pg_host, pg_port,
+                        "w_job_finish",     NULL};
+        pid_t proxy = wh_spawn(argv, NULL, log);
+        char *out = NULL;
+        for (int i = 0; i < 100; i++) {
+                free(out);
+                out = wh_read_file(log, NULL);
+                if (out && strstr(out, "listening"))
+                        break;
+                wh_sleep_ms(100);
+        }
+        ck_assert_msg(out && strstr(out, "listening"), "proxy: %s", out ? out : "");
+        free(out);
+
+        /* the later host and port win over the test database's own */
+        char *direct = wh.conninfo, proxied[1200];
+        snprintf(proxied, sizeof(proxied), "%s host=127.0.0.1 port=%s", direct, port);
+        wh.conninfo = proxied;
+        /* room for the jobs earlier tests left queued (connects that never finish) */
+        setenv("CM_JOB_RUNNERS", "8", 1);
+        wh_start_worker(3);
+        wh.conninfo = direct;
+        wh_wait_ready(3, 60000);
+        char host[128] = "localhost";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(worker_ids[3], sizeof(worker_ids[3]), "%s:%d", host, (int)wh.workers[3]);
+
+        /* a zke-up that fails at connect (the harness's nodes answer no SSH) */
+        cm_command_t *c = wh_cmd_create("lc");
+        wh_send(c);
+        expect_result(c->id, "applied");
+        wh_cmd_free(c);
+        wh_wait_scalar("SELECT kind || ' ' || state || ' ' || attempt FROM jobs "
+                       "WHERE cluster = $1",
+                       "lc", "zke-up failed 1", 60000);
+        out = wh_read_file(log, NULL);
+        ck_assert_msg(out && strstr(out, "cut COMMIT"), "the proxy cut nothing: %s",
+                      out ? out : "");
+        free(out);
+        wait_runs("lc", "1 1 w3 finished", 10000);
+        ASSERT_STATE("lc", "Unavailable 2");
+        /* counted as failed (its outcome), once, and not as abandoned */
+        long long end = wh_now_ms() + 10000;
+        while (wh_metric("cm_worker_jobs_total{result=\"failed\"}") != 1 &&
+               wh_now_ms() < end)
+                wh_sleep_ms(100);
+        ck_assert_int_eq(wh_metric("cm_worker_jobs_total{result=\"failed\"}"), 1);
+        ck_assert_int_eq(wh_metric("cm_worker_jobs_total{result=\"abandoned\"}"), 0);
+        snprintf(log, sizeof(log), "%s/worker-3.log", wh.dir);
+        out = wh_read_file(log, NULL);
+        ck_assert_msg(out && strstr(out, "the connection dropped before the commit was "
+                                         "confirmed"),
+                      "worker-3.log does not say the commit's reply was lost");
+        ck_assert_msg(!strstr(out, "taken over"), "the run was reported taken over");
+        free(out);
+        wh_stop(&wh.workers[3], SIGTERM);
+        wh_stop(&proxy, SIGTERM);
+}
+END_TEST
+
 int main(void)
 {
         pg_testdb_base(); /* fails at once without CM_TEST_PG */
@@ -466,6 +552,7 @@ int main(void)
         tcase_add_test(tc, test_graceful_stop_hands_the_job_over);
         tcase_add_test(
             tc, test_killed_worker_s_run_stays_open_and_the_job_resumes_after_its_lease);
+        tcase_add_test(tc, test_outcome_committed_but_its_reply_lost);
         suite_add_tcase(s, tc);
         SRunner *sr = srunner_create(s);
         srunner_run_all(sr, CK_VERBOSE);

@@ -367,7 +367,9 @@ typedef struct finish_s {
         const char *outcome_json;
 } finish_t;
 
-/* The outcome transaction. *lost is set when the row is no longer ours. */
+/* The outcome transaction. *lost is set when the row is no longer ours: 1 when another
+ * run has it, 2 when this run's outcome is in it already (an earlier try committed, but
+ * the connection dropped before the commit's reply came back). */
 static worker_err_t finish_tx(runner_t *r, const worker_job_t *job, const finish_t *f,
                               worker_outcome_t *out, int *lost, char *errstr,
                               size_t errstr_size)
@@ -390,9 +392,10 @@ static worker_err_t finish_tx(runner_t *r, const worker_job_t *job, const finish
                              errstr_size);
         if (pe != CM_PG_OK)
                 return worker_pg_err(r->pg, pe);
-        *lost = PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 0), "running") != 0 ||
-                strcmp(PQgetvalue(res, 0, 1), w->id) != 0 ||
-                atoi(PQgetvalue(res, 0, 2)) != job->attempt;
+        int mine = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), w->id) == 0 &&
+                   atoi(PQgetvalue(res, 0, 2)) == job->attempt;
+        if (!mine || strcmp(PQgetvalue(res, 0, 0), "running") != 0)
+                *lost = mine && strcmp(PQgetvalue(res, 0, 0), f->job_state) == 0 ? 2 : 1;
         PQclear(res);
         if (*lost)
                 return worker_pg_err(r->pg, cm_pg_rollback(r->pg, errstr, errstr_size));
@@ -462,6 +465,18 @@ static void finish(runner_t *r, const worker_job_t *job, const finish_t *f)
                             job->cluster, "jobId", job->id, "error", err);
                 cm_service_sleep_ms(delay);
                 delay = delay < 2000 ? delay * 2 : 2000;
+        }
+        if (lost == 2) {
+                atomic_fetch_add(
+                    strcmp(f->job_state, "succeeded") == 0  ? &w->metrics.jobs_succeeded
+                    : strcmp(f->job_state, "canceled") == 0 ? &w->metrics.jobs_canceled
+                                                            : &w->metrics.jobs_failed,
+                    1);
+                cm_log_info("job finished (its outcome was committed; the connection "
+                            "dropped before the commit was confirmed)",
+                            "cluster", job->cluster, "jobId", job->id, "kind", job->kind,
+                            "result", f->job_state, "error", f->error);
+                return;
         }
         if (lost) {
                 atomic_fetch_add(&w->metrics.jobs_abandoned, 1);
