@@ -387,7 +387,10 @@ cm_kafka_producer_t *cm_kafka_producer_new(const cm_kafka_conf_t *conf,
             cm_kafka_conf_set_int_(rc, "message.timeout.ms",
                                    conf->message_timeout_ms > 0 ? conf->message_timeout_ms
                                                                 : CM_KAFKA_DEFAULT_MSG_MS,
-                                   errstr, errstr_size)) {
+                                   errstr, errstr_size) ||
+            (conf->max_in_flight > 0 &&
+             cm_kafka_conf_set_int_(rc, "max.in.flight.requests.per.connection",
+                                    conf->max_in_flight, errstr, errstr_size))) {
                 rd_kafka_conf_destroy(rc);
                 return NULL;
         }

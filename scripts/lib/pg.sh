@@ -47,7 +47,23 @@ cm_pg_conninfo() {
   echo "host=127.0.0.1 port=$1 user=cm dbname=cm connect_timeout=5"
 }
 
-# A free TCP port on loopback.
+# A free TCP port on loopback, drawn below the kernel's ephemeral range (32768-60999):
+# a port from bind(port 0) lies inside it, where any outgoing connection may take it as
+# its source port before the server that was meant to have it binds it.
 cm_free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  python3 -c '
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 32759)  # p+2 stays below 32768
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+else:
+    raise SystemExit("no free port")'
 }

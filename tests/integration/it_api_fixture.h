@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "free_port.h"
 #include "cm/command.h"
 #include "cm/kafka.h"
 #include "cm/seal.h"
@@ -171,15 +172,9 @@ static void it_produce(const char *topic, const char *key, const unsigned char *
 
 static int it_free_port(void)
 {
-        int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t l = sizeof(a);
-        if (bind(s, (struct sockaddr *)&a, sizeof(a)) ||
-            getsockname(s, (struct sockaddr *)&a, &l))
-                return -1;
-        close(s);
-        return ntohs(a.sin_port);
+        int port = cm_test_free_port();
+        ck_assert_msg(port > 0, "no free port");
+        return port;
 }
 
 static void it_create_token(const char *api, const char *name, const char *role,

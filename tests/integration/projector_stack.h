@@ -25,6 +25,7 @@
 #include <check.h>
 #include <libpq-fe.h>
 
+#include "free_port.h"
 #include "cm/event.h"
 #include "cm/kafka.h"
 #include "pg_testdb.h"
@@ -61,14 +62,8 @@ static const char *stack_bindir(void)
 
 static int stack_free_port(void)
 {
-        struct sockaddr_in sa = {.sin_family = AF_INET};
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ck_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-        ck_assert(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-        port = ntohs(sa.sin_port);
-        close(fd);
+        int port = cm_test_free_port();
+        ck_assert_msg(port > 0, "no free port");
         return port;
 }
 

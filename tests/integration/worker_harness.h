@@ -28,6 +28,7 @@
 #include <libpq-fe.h>
 #include <uuid/uuid.h>
 
+#include "free_port.h"
 #include "cm/command.h"
 #include "cm/event.h"
 #include "cm/kafka.h"
@@ -82,15 +83,8 @@ static const char *wh_bindir(void)
 
 static int wh_free_port(void)
 {
-        struct sockaddr_in sa = {.sin_family = AF_INET,
-                                 .sin_addr.s_addr = htonl(0x7f000001)};
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-        ck_assert(fd >= 0);
-        ck_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
-        ck_assert(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-        port = ntohs(sa.sin_port);
-        close(fd);
+        int port = cm_test_free_port();
+        ck_assert_msg(port > 0, "no free port");
         return port;
 }
 

@@ -54,6 +54,11 @@ typedef struct cm_kafka_conf_s {
         int fetch_wait_max_ms;           /* 0: librdkafka's default (500) */
         int message_timeout_ms;          /* 0: 30000 (producer delivery timeout) */
         int linger_ms;                   /* 0: 5; negative: 0 */
+        /* Producer requests in flight per broker connection; 0: librdkafka's default
+         * (5, which idempotence keeps in order on a real broker). 1 keeps a client in
+         * order on cm-devbroker, whose mock does not check idempotent sequence numbers
+         * (docs/devbroker.md); cm's services leave it 0. */
+        int max_in_flight;
 } cm_kafka_conf_t;
 
 /*
