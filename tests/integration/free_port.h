@@ -28,8 +28,9 @@ static inline int cm_test_free_port(void)
         if (!seed)
                 seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
         for (int tries = 0; tries < 200; tries++) {
-                int port = CM_TEST_PORT_LOW +
-                           (int)(rand_r(&seed) % (CM_TEST_PORT_HIGH - CM_TEST_PORT_LOW + 1));
+                int port =
+                    CM_TEST_PORT_LOW +
+                    (int)(rand_r(&seed) % (CM_TEST_PORT_HIGH - CM_TEST_PORT_LOW + 1));
                 struct sockaddr_in a = {.sin_family = AF_INET,
                                         .sin_port = htons((uint16_t)port),
                                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
