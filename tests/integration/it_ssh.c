@@ -557,6 +557,45 @@ START_TEST(test_auth)
 }
 END_TEST
 
+/* An ed25519 key in PKCS#8 PEM (openssl genpkey), which validation accepts, also logs
+ * in: its public key (the last 32 bytes of the DER SubjectPublicKeyInfo) is added to the
+ * nodes' authorized keys as an OpenSSH line. */
+START_TEST(test_ed25519_pkcs8_key)
+{
+        char path[512], cmd[2048], err[1024];
+        snprintf(path, sizeof(path), "%s/ed_pkcs8.pem", fixture_dir);
+        snprintf(
+            cmd, sizeof(cmd),
+            "openssl genpkey -algorithm ed25519 -out %s 2>/dev/null && chmod 600 %s && "
+            "openssl pkey -in %s -pubout -outform DER | python3 -c '"
+            "import base64, struct, sys; pk = sys.stdin.buffer.read()[-32:]; "
+            "s = lambda b: struct.pack(\">I\", len(b)) + b; "
+            "print(\"ssh-ed25519 \" + base64.b64encode(s(b\"ssh-ed25519\") + "
+            "s(pk)).decode() + \" pkcs8\")' >>%s/authorized_keys",
+            path, path, path, env("CM_SSHD_DIR"));
+        run(cmd);
+        size_t len;
+        char *pem = read_file(path, &len);
+        ck_assert(strstr(pem, "-----BEGIN PRIVATE KEY-----") == pem);
+        cm_ssh_key_t *k = NULL;
+        cm_ssh_err_t rc = cm_ssh_key_new((unsigned char *)pem, len, &k, err, sizeof(err));
+        free(pem);
+        ck_assert_msg(rc == CM_SSH_OK, "%s", err);
+        ck_assert_int_eq(cm_ssh_key_type(k), CM_SSH_KEY_ED25519);
+        cm_ssh_t *s = NULL;
+        rc = connect_to(node_env(1, "ADDR"), port(), k, node_env(1, "HOSTKEY"), 5000, &s,
+                        err, sizeof(err));
+        ck_assert_msg(rc == CM_SSH_OK, "%s", err);
+        cm_ssh_result_t r;
+        rc = cm_ssh_exec(s, "echo in", NULL, &r, err, sizeof(err));
+        ck_assert_msg(rc == CM_SSH_OK, "%s", err);
+        ck_assert_str_eq(r.out, "in\n");
+        cm_ssh_result_free(&r);
+        cm_ssh_close(s);
+        cm_ssh_key_free(k);
+}
+END_TEST
+
 START_TEST(test_rsa_key_refused)
 {
         char path[512], cmd[1024], err[1024];
@@ -786,6 +825,7 @@ int main(void)
         tcase_add_test(tc, test_upload);
         tcase_add_test(tc, test_host_key_pinning);
         tcase_add_test(tc, test_auth);
+        tcase_add_test(tc, test_ed25519_pkcs8_key);
         tcase_add_test(tc, test_rsa_key_refused);
         tcase_add_test(tc, test_connect_failures);
         tcase_add_test(tc, test_parallel_nodes);
