@@ -456,7 +456,12 @@ END_TEST
  * The outcome is committed; the worker's retry finds the row with its own outcome and
  * counts the job finished (not "taken over", not abandoned).
  */
-START_TEST(test_outcome_committed_but_its_reply_lost)
+/*
+ * Stops every worker and starts worker 3 reaching PostgreSQL only through
+ * tests/fixtures/pg_commit_cut.py (its COMMIT reply cut once after a Bind of statement;
+ * "-": never), with room for the jobs earlier tests left queued. Returns the proxy.
+ */
+static pid_t start_worker_behind_proxy(const char *statement, const char *log)
 {
         for (int i = 0; i < WH_MAX_WORKERS; i++)
                 wh_stop(&wh.workers[i], SIGTERM);
@@ -470,13 +475,12 @@ START_TEST(test_outcome_committed_but_its_reply_lost)
                         snprintf(pg_port, sizeof(pg_port), "%s", o->val);
         }
         PQconninfoFree(opts);
-        char script[512], port[16], log[400];
+        char script[512], port[16];
         snprintf(script, sizeof(script), "%s/tests/fixtures/pg_commit_cut.py",
                  getenv("CM_SOURCE_DIR"));
         snprintf(port, sizeof(port), "%d", wh_free_port());
-        snprintf(log, sizeof(log), "%s/pg_commit_cut.log", wh.dir);
         char *argv[] = {"/usr/bin/python3", script, port, pg_host, pg_port,
-                        "w_job_finish",     NULL};
+                        (char *)statement,  NULL};
         pid_t proxy = wh_spawn(argv, NULL, log);
         char *out = NULL;
         for (int i = 0; i < 100; i++) {
@@ -488,12 +492,10 @@ START_TEST(test_outcome_committed_but_its_reply_lost)
         }
         ck_assert_msg(out && strstr(out, "listening"), "proxy: %s", out ? out : "");
         free(out);
-
         /* the later host and port win over the test database's own */
         char *direct = wh.conninfo, proxied[1200];
         snprintf(proxied, sizeof(proxied), "%s host=127.0.0.1 port=%s", direct, port);
         wh.conninfo = proxied;
-        /* room for the jobs earlier tests left queued (connects that never finish) */
         setenv("CM_JOB_RUNNERS", "8", 1);
         wh_start_worker(3);
         wh.conninfo = direct;
@@ -501,6 +503,15 @@ START_TEST(test_outcome_committed_but_its_reply_lost)
         char host[128] = "localhost";
         gethostname(host, sizeof(host) - 1);
         snprintf(worker_ids[3], sizeof(worker_ids[3]), "%s:%d", host, (int)wh.workers[3]);
+        return proxy;
+}
+
+START_TEST(test_outcome_committed_but_its_reply_lost)
+{
+        char log[400];
+        snprintf(log, sizeof(log), "%s/pg_commit_cut.log", wh.dir);
+        pid_t proxy = start_worker_behind_proxy("w_job_finish", log);
+        char *out = NULL;
 
         /* a zke-up that fails at connect (the harness's nodes answer no SSH) */
         cm_command_t *c = wh_cmd_create("lc");
@@ -535,6 +546,63 @@ START_TEST(test_outcome_committed_but_its_reply_lost)
 }
 END_TEST
 
+/*
+ * A worker cut off from PostgreSQL cannot extend its leases: its runs must stop once a
+ * lease has run out, while the database still does not answer (another worker may take
+ * the job by then). Worker 3 reaches the database through a proxy, which is killed while
+ * it runs a connect job; its log must show the run abandoned within LEASE_S of the
+ * lease's end (the keeper's round, a wait for the database, the run's next check).
+ */
+START_TEST(test_cut_off_worker_stops_its_runs_when_leases_run_out)
+{
+        char log[400];
+        snprintf(log, sizeof(log), "%s/pg_proxy.log", wh.dir);
+        pid_t proxy = start_worker_behind_proxy("-", log);
+        import_unreachable("co");
+        char *owner = wait_running("co", "1");
+        ck_assert_str_eq(owner, worker_ids[3]);
+        free(owner);
+        /* a heartbeat or two, then the cut */
+        wh_sleep_ms(1500);
+        wh_stop(&proxy, SIGKILL);
+        char *lease_end = job_field("co", "lease_until::text");
+        char path[400];
+        snprintf(path, sizeof(path), "%s/worker-3.log", wh.dir);
+        const char *needle = "\"msg\":\"job run abandoned: its lease was lost\","
+                             "\"cluster\":\"co\"";
+        char *wlog = NULL, *line = NULL;
+        long long end = wh_now_ms() + (LEASE_S + 10) * 1000;
+        while (wh_now_ms() < end) {
+                free(wlog);
+                wlog = wh_read_file(path, NULL);
+                if (wlog && (line = strstr(wlog, needle)))
+                        break;
+                wh_sleep_ms(200);
+        }
+        ck_assert_msg(line != NULL,
+                      "worker 3 went on running job co %d s after losing the database "
+                      "(lease until %s)",
+                      LEASE_S + 10, lease_end);
+        /* when: the "time" of that log line, against the lease's end */
+        char *start = line;
+        while (start > wlog && start[-1] != '\n')
+                start--;
+        char when[40] = "";
+        sscanf(start, "{\"time\":\"%39[^\"]", when);
+        const char *p[2] = {when, lease_end};
+        char *late = wh_scalar(
+            "SELECT round(extract(epoch FROM $1::timestamptz - $2::timestamptz) * 1000)",
+            2, p);
+        ck_assert_msg(atol(late) <= LEASE_S * 1000,
+                      "the run stopped %s ms after its lease ended (%s, lease until %s)",
+                      late, when, lease_end);
+        free(late);
+        free(wlog);
+        free(lease_end);
+        wh_stop(&wh.workers[3], SIGTERM);
+}
+END_TEST
+
 int main(void)
 {
         pg_testdb_base(); /* fails at once without CM_TEST_PG */
@@ -553,6 +621,7 @@ int main(void)
         tcase_add_test(
             tc, test_killed_worker_s_run_stays_open_and_the_job_resumes_after_its_lease);
         tcase_add_test(tc, test_outcome_committed_but_its_reply_lost);
+        tcase_add_test(tc, test_cut_off_worker_stops_its_runs_when_leases_run_out);
         suite_add_tcase(s, tc);
         SRunner *sr = srunner_create(s);
         srunner_run_all(sr, CK_VERBOSE);

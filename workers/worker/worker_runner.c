@@ -16,7 +16,9 @@
  * worker's running jobs every job.heartbeat_s while the row is still ours, and polls
  * cancel_requested every WORKER_JOB_POLL_MS, so a cancel stops a run within a second. A
  * row that is no longer ours (another worker resumed it after our lease expired) or a
- * lease the keeper could not extend for job.lease_s makes the run stop: abandoned.
+ * lease the keeper could not extend for job.lease_s makes the run stop: abandoned. The
+ * second is checked every round, also while PostgreSQL does not answer (a worker cut off
+ * from the database stops its runs as their leases end).
  *
  * The outcome goes through worker_transition_apply() in ONE transaction with the job's
  * final state: the cluster row is locked first, then the job row (the order of the
@@ -321,17 +323,35 @@ static void keeper_tick(worker_t *w, worker_runners_t *rs, int heartbeat)
                                 cm_log_info("job cancel noticed", "jobId", s->job_id);
                         }
                 }
-                int expired = now - s->lease_ok_ms > (int64_t)w->conf->job.lease_s * 1000;
-                if (((polled && !found) || expired) && !atomic_load(&s->lost)) {
+                if (polled && !found && !atomic_load(&s->lost)) {
                         atomic_store(&s->lost, 1);
-                        cm_log_warn(expired ? "job lease could not be extended in time"
-                                            : "job row is no longer ours",
-                                    "jobId", s->job_id);
+                        cm_log_warn("job row is no longer ours", "jobId", s->job_id);
                 }
                 pthread_mutex_unlock(&s->lock);
         }
         PQclear(r);
         free(ids);
+}
+
+/*
+ * Marks lost every run whose lease was last known extended more than job.lease_s ago:
+ * another worker may claim its job now, so the run stops. Called on every round, also
+ * while PostgreSQL does not answer - a worker cut off from the database cannot extend
+ * its leases, and must not go on running next to the run that takes over.
+ */
+static void keeper_expire(worker_t *w, worker_runners_t *rs, int64_t now)
+{
+        for (int i = 0; i < rs->count; i++) {
+                worker_slot_t *s = &rs->runners[i].slot;
+                pthread_mutex_lock(&s->lock);
+                if (s->job_id[0] && !atomic_load(&s->lost) &&
+                    now - s->lease_ok_ms > (int64_t)w->conf->job.lease_s * 1000) {
+                        atomic_store(&s->lost, 1);
+                        cm_log_warn("job lease could not be extended in time", "jobId",
+                                    s->job_id);
+                }
+                pthread_mutex_unlock(&s->lock);
+        }
 }
 
 static void *keeper_main(void *arg)
@@ -349,10 +369,9 @@ static void *keeper_main(void *arg)
                         if (hb)
                                 last_hb = now;
                 } else {
-                        /* leases run out: keeper_tick marks the runs lost when it can;
-                         * the outcome transaction checks the owner anyway */
                         cm_log_warn("lease keeper waiting for PostgreSQL", "error", err);
                 }
+                keeper_expire(w, rs, mono_ms());
                 cm_service_sleep_ms(WORKER_JOB_POLL_MS);
         }
         return NULL;
