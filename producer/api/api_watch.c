@@ -165,6 +165,17 @@ static void api_sub_end_at_gap(api_sub_t *s)
                     s->cluster);
 }
 
+/* Unlinks and frees the head frame of s (lock held; s has one). */
+static void api_sub_pop(api_sub_t *s)
+{
+        api_frame_t *f = s->head;
+        s->head = f->next;
+        if (!s->head)
+                s->tail = NULL;
+        s->queued -= f->len;
+        free(f);
+}
+
 static ssize_t api_sub_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
         api_sub_t *s = cls;
@@ -179,11 +190,7 @@ static ssize_t api_sub_read(void *cls, uint64_t pos, char *buf, size_t max)
                 if (keep < 0)
                         api_sub_end_at_gap(s);
                 if (keep <= 0) {
-                        s->head = f->next;
-                        if (!s->head)
-                                s->tail = NULL;
-                        s->queued -= f->len;
-                        free(f);
+                        api_sub_pop(s);
                         continue;
                 }
                 size_t k = f->len - f->off;
@@ -192,13 +199,8 @@ static ssize_t api_sub_read(void *cls, uint64_t pos, char *buf, size_t max)
                 memcpy(buf + n, f->data + f->off, k);
                 n += k;
                 f->off += k;
-                if (f->off == f->len) {
-                        s->head = f->next;
-                        if (!s->head)
-                                s->tail = NULL;
-                        s->queued -= f->len;
-                        free(f);
-                }
+                if (f->off == f->len)
+                        api_sub_pop(s);
         }
         ssize_t ret = (ssize_t)n;
         if (n == 0 && s->closing) {
