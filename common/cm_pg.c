@@ -583,6 +583,22 @@ cm_pg_err_t cm_pg_prepare(cm_pg_t *pg, const char *name, const char *sql, int np
         return err;
 }
 
+cm_pg_err_t cm_pg_prepare_all(cm_pg_t *pg, const cm_pg_statement_t *stmts, size_t n,
+                              char *errstr, size_t errstr_size)
+{
+        cm_pg_err_t worst = CM_PG_OK;
+
+        for (size_t i = 0; i < n; i++) {
+                cm_pg_err_t e = cm_pg_prepare(pg, stmts[i].name, stmts[i].sql,
+                                              stmts[i].nparams, errstr, errstr_size);
+                if (cm_pg_err_is_bad_statement(e))
+                        return e;
+                if (e != CM_PG_OK)
+                        worst = e;
+        }
+        return worst;
+}
+
 cm_pg_err_t cm_pg_exec_prepared(cm_pg_t *pg, const char *name, int nparams,
                                 const char *const *values, const int *lengths,
                                 const int *formats, int result_format, PGresult **res,

@@ -71,22 +71,6 @@ sql "CREATE TABLE fault_ids (command_id text PRIMARY KEY, cluster text, kind tex
 psql "$conninfo" -qAtX -v ON_ERROR_STOP=1 -c "\\copy fault_ids FROM '$CM_UP_DIR/ids.csv' WITH (FORMAT csv)"
 [ "$(sql "SELECT count(*) FROM fault_ids")" = "$total" ] && pass "$total distinct command ids" || fail "ids: $(sql "SELECT count(*) FROM fault_ids")"
 
-# What the broker holds: every command the driver produced, once (a retry after a broker
-# went down may store one twice; cm must then apply it once).
-for _ in $(seq 1 20); do
-  timeout 60 kcat -b "$bootstrap" -C -t cm.commands -o beginning -e -q -f '%p %o %S %k\n' \
-    >"$CM_UP_DIR/commands-topic.txt" 2>/dev/null && break
-  sleep 1
-done
-echo "  cm.commands holds $(wc -l <"$CM_UP_DIR/commands-topic.txt") messages for the $total commands the driver produced"
-short=$(awk 'NR == FNR { split($0, f, ","); want[f[2]]++; next } { have[$4]++ }
-             END { for (c in want) if (have[c] < want[c]) printf "%s (%d of %d) ", c, have[c], want[c] }' \
-  "$CM_UP_DIR/ids.csv" "$CM_UP_DIR/commands-topic.txt")
-[ -z "$short" ] && pass "the broker holds every command of every cluster" || fail "clusters short on cm.commands: $short"
-implicit=$(sed -n 's/.* \([0-9]*\) acknowledged without an offset$/\1/p' "$CM_UP_DIR/driver.log")
-[ "$implicit" = 0 ] && pass "every command was acknowledged with its offset (none implicitly)" ||
-  fail "${implicit:-?} commands acknowledged without an offset: $(tail -1 "$CM_UP_DIR/driver.log")"
-
 # quiet: every command answered in both models, no job left, nothing left to relay
 quiet_sql="SELECT (SELECT count(*) FROM fault_ids i JOIN applied_commands a USING (command_id))
                 + (SELECT count(*) FROM fault_ids i JOIN command_results r USING (command_id)
@@ -111,6 +95,24 @@ echo "  quiet after $((SECONDS - t0)) s; $(tail -1 "$CM_UP_DIR/faults.log")"
   || (SELECT count(*) FROM outbox WHERE sent_at IS NULL) || ' unsent'")"
 f=$(grep -c '^ok' "$CM_UP_DIR/faults.log" || true)
 [ "$f" -ge 20 ] && pass "$f faults injected during the run" || fail "only $f faults injected: $(grep -v '^ok' "$CM_UP_DIR/faults.log" | head -3)"
+
+# What the broker holds, read once the faults have stopped (a read under faults may end
+# early): every command the driver produced (a retry after a broker went down may store
+# one twice; cm must then apply it once).
+for _ in $(seq 1 20); do
+  timeout 60 kcat -b "$bootstrap" -C -t cm.commands -o beginning -e -q -f '%p %o %S %k\n' \
+    >"$CM_UP_DIR/commands-topic.txt" 2>"$CM_UP_DIR/kcat.log" &&
+    [ "$(wc -l <"$CM_UP_DIR/commands-topic.txt")" -ge "$total" ] && break
+  sleep 1
+done
+echo "  cm.commands holds $(wc -l <"$CM_UP_DIR/commands-topic.txt") messages for the $total commands the driver produced"
+short=$(awk 'NR == FNR { split($0, f, ","); want[f[2]]++; next } { have[$4]++ }
+             END { for (c in want) if (have[c] < want[c]) printf "%s (%d of %d) ", c, have[c], want[c] }' \
+  "$CM_UP_DIR/ids.csv" "$CM_UP_DIR/commands-topic.txt")
+[ -z "$short" ] && pass "the broker holds every command of every cluster" || fail "clusters short on cm.commands: $short"
+implicit=$(sed -n 's/.* \([0-9]*\) acknowledged without an offset$/\1/p' "$CM_UP_DIR/driver.log")
+[ "$implicit" = 0 ] && pass "every command was acknowledged with its offset (none implicitly)" ||
+  fail "${implicit:-?} commands acknowledged without an offset: $(tail -1 "$CM_UP_DIR/driver.log")"
 
 # nothing lost, nothing applied twice
 lost=$(sql "SELECT count(*) FROM fault_ids i LEFT JOIN applied_commands a USING (command_id) WHERE a.command_id IS NULL")

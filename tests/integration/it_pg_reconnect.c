@@ -218,6 +218,44 @@ START_TEST(test_prepare_while_disconnected)
 }
 END_TEST
 
+/* A module's table: a bad statement stops at once and is named; while disconnected the
+ * whole table is registered and prepared on the next connection. */
+START_TEST(test_prepare_all)
+{
+        static const cm_pg_statement_t bad[] = {
+            {"all_one", 0, "SELECT 1"},
+            {"all_typo", 0, "SELEC 2"},
+            {"all_three", 0, "SELECT 3"},
+        };
+        static const cm_pg_statement_t good[] = {
+            {"all_four", 0, "SELECT 4"},
+            {"all_five", 1, "SELECT $1::int + 1"},
+        };
+        char err[512];
+        PGresult *r;
+        cm_pg_err_t e = cm_pg_prepare_all(pg, bad, 3, err, sizeof(err));
+        ck_assert_int_eq(e, CM_PG_ERR_QUERY);
+        ck_assert(cm_pg_err_is_bad_statement(e));
+        ck_assert_msg(strstr(err, "\"all_typo\"") && strstr(err, "42601"), "%s", err);
+        ck_assert_int_eq(cm_pg_exec_prepared(pg, "all_three", 0, NULL, NULL, NULL, 0,
+                                             NULL, err, sizeof(err)),
+                         CM_PG_ERR_ARG); /* not reached: not registered */
+
+        cm_pg_disconnect(pg);
+        e = cm_pg_prepare_all(pg, good, 2, err, sizeof(err));
+        ck_assert_int_eq(e, CM_PG_ERR_CONN);
+        ck_assert(!cm_pg_err_is_bad_statement(e));
+        ck_assert_int_eq(cm_pg_ensure(pg, 5000, err, sizeof(err)), CM_PG_OK);
+        const char *v[1] = {"4"};
+        ck_assert_msg(cm_pg_exec_prepared(pg, "all_five", 1, v, NULL, NULL, 0, &r, err,
+                                          sizeof(err)) == CM_PG_OK,
+                      "%s", err);
+        ck_assert_str_eq(PQgetvalue(r, 0, 0), "5");
+        PQclear(r);
+        ck_assert_int_eq(cm_pg_prepare_all(pg, good, 2, err, sizeof(err)), CM_PG_OK);
+}
+END_TEST
+
 /* A loopback port where nothing listens. */
 static int closed_port(void)
 {
@@ -363,6 +401,7 @@ int main(void)
         tcase_add_test(tc, test_query_error_keeps_connection_and_sqlstate);
         tcase_add_test(tc, test_prepare_registration_errors);
         tcase_add_test(tc, test_prepare_while_disconnected);
+        tcase_add_test(tc, test_prepare_all);
         tcase_add_test(tc, test_wrong_port_fails_within_budget);
         tcase_add_test(tc, test_silent_server_fails_within_budget);
         tcase_add_test(tc, test_bad_conninfo_is_refused_without_echoing_password);

@@ -362,11 +362,13 @@ int main(int argc, char **argv)
 
         if (cluster_start(&db) != 0)
                 goto out;
-        if (db.opts.bootstrap_file &&
-            bootstrap_file_write(db.opts.bootstrap_file, db.bootstraps))
-                goto out;
+        /* The control socket listens before the bootstrap file appears: whoever waits
+         * for the file (scripts/lib/devbroker.sh) may send a fault at once. */
         if (db.opts.control_path &&
             (db.ctlfd = devbroker_control_listen(db.opts.control_path)) < 0)
+                goto out;
+        if (db.opts.bootstrap_file &&
+            bootstrap_file_write(db.opts.bootstrap_file, db.bootstraps))
                 goto out;
         printf("%s\n", db.bootstraps);
         fflush(stdout);

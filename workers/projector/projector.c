@@ -73,16 +73,10 @@ static void set_db_state(projector_t *p, int down, const char *err)
 
 int projector_prepare(projector_t *p, char *errstr, size_t errstr_size)
 {
-        for (size_t i = 0; i < sizeof(projector_stmts) / sizeof(projector_stmts[0]);
-             i++) {
-                const projector_stmt_t *s = &projector_stmts[i];
-                cm_pg_err_t rc = cm_pg_prepare(p->pg, s->name, s->sql, s->nparams, errstr,
-                                               errstr_size);
-                if (rc != CM_PG_OK &&
-                    rc != CM_PG_ERR_CONN) /* CONN: prepared on reconnect */
-                        return -1;
-        }
-        return 0;
+        cm_pg_err_t rc = cm_pg_prepare_all(
+            p->pg, projector_stmts, sizeof(projector_stmts) / sizeof(projector_stmts[0]),
+            errstr, errstr_size);
+        return cm_pg_err_is_bad_statement(rc) ? -1 : 0; /* CONN: prepared on connect */
 }
 
 /* ------------------------------------------------------------------ assignment */

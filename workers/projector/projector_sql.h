@@ -1,7 +1,7 @@
 /*
  * projector_sql.h - every SQL statement of cm-projector, in one place (schemas/sql/
- * 002_read_model.sql has the tables). Each is registered with cm_pg_prepare() under its
- * name, so a log line naming a statement leads here.
+ * 002_read_model.sql has the tables). Each is registered with cm_pg_prepare_all() under
+ * its name, so a log line naming a statement leads here.
  *
  * Statements run inside the projector's batch transaction; each event has its own
  * savepoint, and the offsets of the batch are written in the same transaction.
@@ -9,11 +9,7 @@
 #ifndef CM_PROJECTOR_SQL_H
 #define CM_PROJECTOR_SQL_H
 
-typedef struct projector_stmt_s {
-        const char *name;
-        const char *sql;
-        int nparams;
-} projector_stmt_t;
+#include "cm/pg.h"
 
 /* Where each assigned partition starts: $1 topic. */
 #define PRJ_OFFSETS_LOAD "prj_offsets_load"
@@ -106,14 +102,14 @@ typedef struct projector_stmt_s {
 #define PRJ_UNDO_SQL      "ROLLBACK TO SAVEPOINT prj_event; RELEASE SAVEPOINT prj_event"
 
 /* The statements registered at start, for cm_pg_prepare(). */
-static const projector_stmt_t projector_stmts[] = {
-    {PRJ_OFFSETS_LOAD, PRJ_OFFSETS_LOAD_SQL, 1},
-    {PRJ_OFFSET_SAVE, PRJ_OFFSET_SAVE_SQL, 3},
-    {PRJ_CLUSTER_LOCK, PRJ_CLUSTER_LOCK_SQL, 1},
-    {PRJ_CLUSTER_UPSERT, PRJ_CLUSTER_UPSERT_SQL, 10},
-    {PRJ_EVENT_INSERT, PRJ_EVENT_INSERT_SQL, 13},
-    {PRJ_COMMAND_APPLIED, PRJ_COMMAND_APPLIED_SQL, 3},
-    {PRJ_COMMAND_REJECTED, PRJ_COMMAND_REJECTED_SQL, 5},
+static const cm_pg_statement_t projector_stmts[] = {
+    {PRJ_OFFSETS_LOAD, 1, PRJ_OFFSETS_LOAD_SQL},
+    {PRJ_OFFSET_SAVE, 3, PRJ_OFFSET_SAVE_SQL},
+    {PRJ_CLUSTER_LOCK, 1, PRJ_CLUSTER_LOCK_SQL},
+    {PRJ_CLUSTER_UPSERT, 10, PRJ_CLUSTER_UPSERT_SQL},
+    {PRJ_EVENT_INSERT, 13, PRJ_EVENT_INSERT_SQL},
+    {PRJ_COMMAND_APPLIED, 3, PRJ_COMMAND_APPLIED_SQL},
+    {PRJ_COMMAND_REJECTED, 5, PRJ_COMMAND_REJECTED_SQL},
 };
 
 #endif

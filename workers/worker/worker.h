@@ -9,7 +9,8 @@
  *   worker_outbox.c      the relay: outbox / rejection_outbox -> cm.events
  *   worker_dlq.c         undecodable or unappliable messages -> cm.commands.dlq
  *   worker_sql.c         every SQL statement, prepared by name
- *   worker_runner.c      the job runner: claim with a lease, heartbeat, cancel, outcome
+ *   worker_runner.c      the job runner: claim with a lease, run, apply the outcome
+ *   worker_keeper.c      the lease keeper: heartbeat, cancel noticed, lost leases
  *   worker_runs.c        job_runs: the end of each run; release of a job for retry
  *   worker_connect.c     job kind connect (import): kubeconfig, then GET /version
  *   worker_zke.c         job kinds zke-up and zke-remove (workers/zke over SSH)
@@ -17,9 +18,9 @@
  *
  * Threads: the main thread consumes commands with w->pg; the relay thread publishes with
  * its own connection (w->relay_pg); job.runners runner threads and one lease keeper
- * (worker_runner.c) and one prober thread (with its probing threads) each have their
- * own connection. The producer, the consumer's assignment and the metrics are shared
- * (thread-safe).
+ * (worker_runner.c, worker_keeper.c) and one prober thread (with its probing threads)
+ * each have their own connection. The producer, the consumer's assignment and the metrics
+ * are shared (thread-safe).
  */
 #ifndef CM_WORKER_H
 #define CM_WORKER_H

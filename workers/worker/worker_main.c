@@ -80,7 +80,7 @@ int main(int argc, char **argv)
         if (db == 0) {
                 w.pg = svc.pg;
                 cm_pg_err_t pe = worker_sql_prepare(w.pg, err, sizeof(err));
-                if (pe == CM_PG_ERR_QUERY || pe == CM_PG_ERR_ARG) {
+                if (cm_pg_err_is_bad_statement(pe)) {
                         cm_log_error("cannot prepare the worker's statements", "error",
                                      err);
                         goto out;

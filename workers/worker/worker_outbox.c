@@ -323,8 +323,8 @@ int worker_relay_start(worker_t *w, char *errstr, size_t errstr_size)
 {
         if (!(w->relay_pg = cm_pg_new_config(w->conf, errstr, errstr_size)))
                 return -1;
-        cm_pg_err_t e = worker_sql_prepare(w->relay_pg, errstr, errstr_size);
-        if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
+        if (cm_pg_err_is_bad_statement(
+                worker_sql_prepare(w->relay_pg, errstr, errstr_size)))
                 return -1;
         if (pthread_create(&w->relay_thread, NULL, relay_main, w) != 0) {
                 snprintf(errstr, errstr_size, "cannot start the outbox relay thread");

@@ -361,16 +361,16 @@ int worker_prober_start(worker_t *w, char *errstr, size_t errstr_size)
         if (!(p->pg = cm_pg_new_config(w->conf, errstr, errstr_size)))
                 return -1;
         cm_pg_err_t e = worker_sql_prepare(p->pg, errstr, errstr_size);
-        if (e != CM_PG_ERR_QUERY && e != CM_PG_ERR_ARG)
+        if (!cm_pg_err_is_bad_statement(e))
                 e = worker_kubeconfig_prepare(p->pg, errstr, errstr_size);
-        if (e != CM_PG_ERR_QUERY && e != CM_PG_ERR_ARG)
+        if (!cm_pg_err_is_bad_statement(e))
                 e = cm_pg_prepare(p->pg, PSQL_LIST,
                                   "SELECT name, state, md5(kubeconfig_sealed)"
                                   "  FROM cluster_state"
                                   " WHERE state IN ('Running', 'Unreachable')"
                                   "   AND kubeconfig_sealed IS NOT NULL ORDER BY name",
                                   0, errstr, errstr_size);
-        if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
+        if (cm_pg_err_is_bad_statement(e))
                 return -1;
         if (pthread_create(&p->thread, NULL, prober_main, p) != 0) {
                 snprintf(errstr, errstr_size, "cannot start the prober thread");

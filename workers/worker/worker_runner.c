@@ -12,13 +12,8 @@
  * A kind no worker runs yet stays queued, visible in the jobs table, never faked. A
  * claim whose attempt exceeds job.max_attempts applies JobFailed naming the attempts.
  *
- * The lease keeper (one thread and connection per worker) extends the leases of this
- * worker's running jobs every job.heartbeat_s while the row is still ours, and polls
- * cancel_requested every WORKER_JOB_POLL_MS, so a cancel stops a run within a second. A
- * row that is no longer ours (another worker resumed it after our lease expired) or a
- * lease the keeper could not extend for job.lease_s makes the run stop: abandoned. The
- * second is checked every round, also while PostgreSQL does not answer (a worker cut off
- * from the database stops its runs as their leases end).
+ * The lease keeper (worker_keeper.c) extends the leases of the running jobs, notices
+ * cancels and marks lost a run whose row or lease is gone; the run then stops.
  *
  * The outcome goes through worker_transition_apply() in ONE transaction with the job's
  * final state: the cluster row is locked first, then the job row (the order of the
@@ -40,18 +35,13 @@
 #include "cm/progress.h"
 #include "cm/service.h"
 #include "worker.h"
+#include "worker_runner_int.h"
 
-#define RSQL_CLAIM     "w_job_claim"
-#define RSQL_JOB_LOCK  "w_job_lock"
-#define RSQL_FINISH    "w_job_finish"
-#define RSQL_POLL      "w_job_poll"
-#define RSQL_HEARTBEAT "w_job_heartbeat"
+#define RSQL_CLAIM    "w_job_claim"
+#define RSQL_JOB_LOCK "w_job_lock"
+#define RSQL_FINISH   "w_job_finish"
 
-static const struct {
-        const char *name;
-        int nparams;
-        const char *sql;
-} runner_stmts[] = {
+static const cm_pg_statement_t runner_stmts[] = {
     /* $1 owner, $2 lease_s, $3 kinds ('{connect}'). The job_runs row of the claim is
      * inserted by the same statement; its run number is safe to compute while the job
      * row is locked. */
@@ -80,13 +70,6 @@ static const struct {
     {RSQL_FINISH, 4,
      "UPDATE jobs SET state = $2, error = $3, outcome = $4::jsonb, lease_until = NULL,"
      "       updated_at = now() WHERE id = $1::uuid"},
-    {RSQL_POLL, 2,
-     "SELECT id::text, cancel_requested, attempt FROM jobs"
-     " WHERE id = ANY($1::uuid[]) AND owner = $2 AND state = 'running'"},
-    {RSQL_HEARTBEAT, 3,
-     "UPDATE jobs SET lease_until = now() + $3::integer * interval '1 second'"
-     " WHERE id = ANY($1::uuid[]) AND owner = $2 AND state = 'running' RETURNING "
-     "id::text"},
 };
 
 /* The job kinds this worker runs. */
@@ -99,61 +82,26 @@ static const struct {
     {"zke-remove", worker_zke_remove_run},
 };
 
-struct worker_slot_s {
-        pthread_mutex_t lock;
-        char job_id[40];     /* "" when idle */
-        int attempt;         /* of this run: a later claim of the same row is not ours */
-        int64_t lease_ok_ms; /* monotonic time the lease was last known extended */
-        atomic_int canceled;
-        atomic_int lost;
-};
-
-typedef struct runner_s {
-        worker_t *w;
-        int index;
-        cm_pg_t *pg;
-        pthread_t thread;
-        int started;
-        worker_slot_t slot;
-} runner_t;
-
-struct worker_runners_s {
-        int count;
-        runner_t *runners;
-        cm_pg_t *keeper_pg;
-        pthread_t keeper;
-        int keeper_started;
-        char kinds[128]; /* '{connect}' */
-};
-
-static int64_t mono_ms(void)
+static cm_pg_err_t runner_sql_prepare(cm_pg_t *pg, char *errstr, size_t errstr_size)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return cm_pg_prepare_all(pg, runner_stmts,
+                                 sizeof(runner_stmts) / sizeof(runner_stmts[0]), errstr,
+                                 errstr_size);
 }
 
+/* Every statement a run may use, on a runner's connection. */
 static cm_pg_err_t runner_prepare(cm_pg_t *pg, char *errstr, size_t errstr_size)
 {
-        cm_pg_err_t worst = worker_sql_prepare(pg, errstr, errstr_size);
-        if (worst == CM_PG_ERR_QUERY || worst == CM_PG_ERR_ARG)
-                return worst;
-        cm_pg_err_t e = worker_kubeconfig_prepare(pg, errstr, errstr_size);
-        if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
-                return e;
-        e = worker_zke_prepare(pg, errstr, errstr_size);
-        if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
-                return e;
-        e = worker_runs_prepare(pg, errstr, errstr_size);
-        if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
-                return e;
-        for (size_t i = 0; i < sizeof(runner_stmts) / sizeof(runner_stmts[0]); i++) {
-                e = cm_pg_prepare(pg, runner_stmts[i].name, runner_stmts[i].sql,
-                                  runner_stmts[i].nparams, errstr, errstr_size);
-                if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
+        cm_pg_err_t (*const prepare[])(cm_pg_t *, char *, size_t) = {
+            worker_sql_prepare, worker_kubeconfig_prepare, worker_zke_prepare,
+            worker_runs_prepare, runner_sql_prepare};
+        cm_pg_err_t worst = CM_PG_OK;
+        for (size_t i = 0; i < sizeof(prepare) / sizeof(prepare[0]); i++) {
+                cm_pg_err_t e = prepare[i](pg, errstr, errstr_size);
+                if (cm_pg_err_is_bad_statement(e))
                         return e;
                 if (e != CM_PG_OK)
-                        worst = e;
+                        worst = e; /* not connected: prepared on connect */
         }
         return worst;
 }
@@ -173,10 +121,10 @@ worker_stop_t worker_job_stop_reason(const worker_job_t *job)
 
 worker_stop_t worker_job_sleep(const worker_job_t *job, int ms)
 {
-        int64_t end = mono_ms() + ms;
+        int64_t end = worker_mono_ms() + ms;
         worker_stop_t r;
         while ((r = worker_job_stop_reason(job)) == WORKER_STOP_NONE) {
-                int64_t left = end - mono_ms();
+                int64_t left = end - worker_mono_ms();
                 if (left <= 0)
                         break;
                 struct timespec ts = {0, (long)(left < 100 ? left : 100) * 1000000L};
@@ -237,144 +185,10 @@ static void slot_set(worker_slot_t *s, const char *job_id, int attempt)
         pthread_mutex_lock(&s->lock);
         snprintf(s->job_id, sizeof(s->job_id), "%s", job_id ? job_id : "");
         s->attempt = attempt;
-        s->lease_ok_ms = mono_ms();
+        s->lease_ok_ms = worker_mono_ms();
         atomic_store(&s->canceled, 0);
         atomic_store(&s->lost, 0);
         pthread_mutex_unlock(&s->lock);
-}
-
-/* ---------------------------------------------------------------- the lease keeper */
-
-/* '{id,id,...}' of the busy slots into buf; returns how many. */
-static int keeper_ids(worker_runners_t *rs, char *buf, size_t size)
-{
-        size_t n = 0;
-        int count = 0;
-        n += snprintf(buf + n, size - n, "{");
-        for (int i = 0; i < rs->count; i++) {
-                worker_slot_t *s = &rs->runners[i].slot;
-                pthread_mutex_lock(&s->lock);
-                if (s->job_id[0] && n + 42 < size) {
-                        n += snprintf(buf + n, size - n, "%s%s", count ? "," : "",
-                                      s->job_id);
-                        count++;
-                }
-                pthread_mutex_unlock(&s->lock);
-        }
-        snprintf(buf + n, size - n, "}");
-        return count;
-}
-
-/* Marks the lease of every slot running job id as extended at now. Slot locks held. */
-static void keeper_extended(worker_runners_t *rs, const char *id, int64_t now)
-{
-        for (int i = 0; i < rs->count; i++)
-                if (strcmp(rs->runners[i].slot.job_id, id) == 0)
-                        rs->runners[i].slot.lease_ok_ms = now;
-}
-
-/* One poll: cancel flags and lost rows; and, when due, one heartbeat. */
-static void keeper_tick(worker_t *w, worker_runners_t *rs, int heartbeat)
-{
-        char lease[16], err[512];
-        PGresult *r = NULL;
-        size_t ids_size = (size_t)rs->count * 40 + 8;
-        char *ids = malloc(ids_size);
-        if (!ids || keeper_ids(rs, ids, ids_size) == 0) {
-                free(ids);
-                return;
-        }
-        const char *v[3] = {ids, w->id, lease};
-        snprintf(lease, sizeof(lease), "%d", w->conf->job.lease_s);
-        int64_t now = mono_ms();
-        if (heartbeat) {
-                if (cm_pg_exec_prepared(rs->keeper_pg, RSQL_HEARTBEAT, 3, v, NULL, NULL,
-                                        0, &r, err, sizeof(err)) == CM_PG_OK) {
-                        for (int i = 0; i < rs->count; i++)
-                                pthread_mutex_lock(&rs->runners[i].slot.lock);
-                        for (int k = 0; k < PQntuples(r); k++)
-                                keeper_extended(rs, PQgetvalue(r, k, 0), now);
-                        for (int i = 0; i < rs->count; i++)
-                                pthread_mutex_unlock(&rs->runners[i].slot.lock);
-                        PQclear(r);
-                } else {
-                        cm_log_warn("cannot extend job leases", "error", err);
-                }
-        }
-        int polled = cm_pg_exec_prepared(rs->keeper_pg, RSQL_POLL, 2, v, NULL, NULL, 0,
-                                         &r, err, sizeof(err)) == CM_PG_OK;
-        if (!polled)
-                cm_log_warn("cannot poll job rows", "error", err);
-        for (int i = 0; i < rs->count; i++) {
-                worker_slot_t *s = &rs->runners[i].slot;
-                pthread_mutex_lock(&s->lock);
-                if (!s->job_id[0] || strstr(ids, s->job_id) == NULL) {
-                        pthread_mutex_unlock(&s->lock);
-                        continue; /* idle, or claimed after the ids were read */
-                }
-                int found = 0;
-                for (int k = 0; polled && k < PQntuples(r); k++) {
-                        if (strcmp(PQgetvalue(r, k, 0), s->job_id) != 0 ||
-                            atoi(PQgetvalue(r, k, 2)) != s->attempt)
-                                continue; /* claimed again since: not this run's */
-                        found = 1;
-                        if (PQgetvalue(r, k, 1)[0] == 't' && !atomic_load(&s->canceled)) {
-                                atomic_store(&s->canceled, 1);
-                                cm_log_info("job cancel noticed", "jobId", s->job_id);
-                        }
-                }
-                if (polled && !found && !atomic_load(&s->lost)) {
-                        atomic_store(&s->lost, 1);
-                        cm_log_warn("job row is no longer ours", "jobId", s->job_id);
-                }
-                pthread_mutex_unlock(&s->lock);
-        }
-        PQclear(r);
-        free(ids);
-}
-
-/*
- * Marks lost every run whose lease was last known extended more than job.lease_s ago:
- * another worker may claim its job now, so the run stops. Called on every round, also
- * while PostgreSQL does not answer - a worker cut off from the database cannot extend
- * its leases, and must not go on running next to the run that takes over.
- */
-static void keeper_expire(worker_t *w, worker_runners_t *rs, int64_t now)
-{
-        for (int i = 0; i < rs->count; i++) {
-                worker_slot_t *s = &rs->runners[i].slot;
-                pthread_mutex_lock(&s->lock);
-                if (s->job_id[0] && !atomic_load(&s->lost) &&
-                    now - s->lease_ok_ms > (int64_t)w->conf->job.lease_s * 1000) {
-                        atomic_store(&s->lost, 1);
-                        cm_log_warn("job lease could not be extended in time", "jobId",
-                                    s->job_id);
-                }
-                pthread_mutex_unlock(&s->lock);
-        }
-}
-
-static void *keeper_main(void *arg)
-{
-        worker_t *w = arg;
-        worker_runners_t *rs = w->runners;
-        char err[512];
-        int64_t last_hb = 0;
-        while (!cm_service_stopping()) {
-                if (cm_pg_ensure(rs->keeper_pg, 1000, err, sizeof(err)) == CM_PG_OK) {
-                        int64_t now = mono_ms();
-                        int hb =
-                            now - last_hb >= (int64_t)w->conf->job.heartbeat_s * 1000;
-                        keeper_tick(w, rs, hb);
-                        if (hb)
-                                last_hb = now;
-                } else {
-                        cm_log_warn("lease keeper waiting for PostgreSQL", "error", err);
-                }
-                keeper_expire(w, rs, mono_ms());
-                cm_service_sleep_ms(WORKER_JOB_POLL_MS);
-        }
-        return NULL;
 }
 
 /* ---------------------------------------------------------------- outcomes */
@@ -701,17 +515,12 @@ int worker_runner_start(worker_t *w, char *errstr, size_t errstr_size)
                 r->index = i;
                 pthread_mutex_init(&r->slot.lock, NULL);
         }
-        if (!(rs->keeper_pg = cm_pg_new_config(w->conf, errstr, errstr_size)))
-                return -1;
-        cm_pg_err_t e = runner_prepare(rs->keeper_pg, errstr, errstr_size);
-        if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
-                return -1;
         for (int i = 0; i < rs->count; i++) {
                 runner_t *r = &rs->runners[i];
                 if (!(r->pg = cm_pg_new_config(w->conf, errstr, errstr_size)))
                         return -1;
-                e = runner_prepare(r->pg, errstr, errstr_size);
-                if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
+                if (cm_pg_err_is_bad_statement(
+                        runner_prepare(r->pg, errstr, errstr_size)))
                         return -1;
                 if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
                         snprintf(errstr, errstr_size, "cannot start job runner %d", i);
@@ -719,11 +528,8 @@ int worker_runner_start(worker_t *w, char *errstr, size_t errstr_size)
                 }
                 r->started = 1;
         }
-        if (pthread_create(&rs->keeper, NULL, keeper_main, w) != 0) {
-                snprintf(errstr, errstr_size, "cannot start the lease keeper");
+        if (worker_keeper_start(w, errstr, errstr_size) != 0)
                 return -1;
-        }
-        rs->keeper_started = 1;
         cm_log_info("job runners started", "kinds", rs->kinds);
         return 0;
 }
@@ -740,9 +546,7 @@ void worker_runner_join(worker_t *w)
                 cm_pg_destroy(r->pg);
                 pthread_mutex_destroy(&r->slot.lock);
         }
-        if (rs->keeper_started)
-                pthread_join(rs->keeper, NULL);
-        cm_pg_destroy(rs->keeper_pg);
+        worker_keeper_join(w);
         free(rs->runners);
         free(rs);
         w->runners = NULL;

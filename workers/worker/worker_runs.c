@@ -21,11 +21,7 @@
 #define RUNS_SQL_END     "w_run_end"
 #define RUNS_SQL_RELEASE "w_run_release"
 
-static const struct {
-        const char *name;
-        int nparams;
-        const char *sql;
-} runs_stmts[] = {
+static const cm_pg_statement_t runs_stmts[] = {
     /* $1 job id, $2 run, $3 owner, $4 how */
     {RUNS_SQL_END, 4,
      "UPDATE job_runs SET ended_at = now(), how = $4"
@@ -49,16 +45,9 @@ static const struct {
 
 cm_pg_err_t worker_runs_prepare(cm_pg_t *pg, char *errstr, size_t errstr_size)
 {
-        cm_pg_err_t worst = CM_PG_OK;
-        for (size_t i = 0; i < sizeof(runs_stmts) / sizeof(runs_stmts[0]); i++) {
-                cm_pg_err_t e = cm_pg_prepare(pg, runs_stmts[i].name, runs_stmts[i].sql,
-                                              runs_stmts[i].nparams, errstr, errstr_size);
-                if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
-                        return e;
-                if (e != CM_PG_OK)
-                        worst = e;
-        }
-        return worst;
+        return cm_pg_prepare_all(pg, runs_stmts,
+                                 sizeof(runs_stmts) / sizeof(runs_stmts[0]), errstr,
+                                 errstr_size);
 }
 
 cm_pg_err_t worker_run_end_tx(cm_pg_t *pg, const worker_job_t *job, const char *how,

@@ -12,13 +12,7 @@
 #define CM_STR__(x) #x
 #define CM_STR_(x)  CM_STR__(x)
 
-typedef struct worker_stmt_s {
-        const char *name;
-        int nparams;
-        const char *sql;
-} worker_stmt_t;
-
-static const worker_stmt_t worker_stmts[] = {
+static const cm_pg_statement_t worker_stmts[] = {
     {WSQL_STATE_LOCK, 1,
      "SELECT state, seq, version, spec::text, imported, ssh_key_sealed IS NOT NULL"
      "  FROM cluster_state WHERE name = $1::text FOR UPDATE"},
@@ -84,17 +78,9 @@ static const worker_stmt_t worker_stmts[] = {
 
 cm_pg_err_t worker_sql_prepare(cm_pg_t *pg, char *errstr, size_t errstr_size)
 {
-        cm_pg_err_t worst = CM_PG_OK;
-        for (size_t i = 0; i < sizeof(worker_stmts) / sizeof(worker_stmts[0]); i++) {
-                cm_pg_err_t e =
-                    cm_pg_prepare(pg, worker_stmts[i].name, worker_stmts[i].sql,
-                                  worker_stmts[i].nparams, errstr, errstr_size);
-                if (e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG)
-                        return e; /* a bad statement: stop the start */
-                if (e != CM_PG_OK)
-                        worst = e; /* not connected: prepared on the next connect */
-        }
-        return worst;
+        return cm_pg_prepare_all(pg, worker_stmts,
+                                 sizeof(worker_stmts) / sizeof(worker_stmts[0]), errstr,
+                                 errstr_size);
 }
 
 cm_pg_err_t worker_sql_exec(cm_pg_t *pg, const char *name, int nparams,

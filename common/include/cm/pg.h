@@ -106,6 +106,28 @@ void cm_pg_disconnect(cm_pg_t *pg);
 cm_pg_err_t cm_pg_prepare(cm_pg_t *pg, const char *name, const char *sql, int nparams,
                           char *errstr, size_t errstr_size);
 
+/* One statement of a module's table of statements (cm_pg_prepare_all). */
+typedef struct cm_pg_statement_s {
+        const char *name;
+        int nparams;
+        const char *sql;
+} cm_pg_statement_t;
+
+/*
+ * cm_pg_prepare() for each of the n statements. Returns at once CM_PG_ERR_QUERY or
+ * CM_PG_ERR_ARG for a bad statement (errstr names it: stop the start); otherwise
+ * CM_PG_ERR_CONN if the connection is down (all stay registered and are prepared on the
+ * next connect), else CM_PG_OK. The table is borrowed. Not thread-safe (one pg).
+ */
+cm_pg_err_t cm_pg_prepare_all(cm_pg_t *pg, const cm_pg_statement_t *stmts, size_t n,
+                              char *errstr, size_t errstr_size);
+
+/* 1 if e means a statement itself is wrong (not just an unreachable server). */
+static inline int cm_pg_err_is_bad_statement(cm_pg_err_t e)
+{
+        return e == CM_PG_ERR_QUERY || e == CM_PG_ERR_ARG;
+}
+
 /*
  * Executes registered statement name (PQexecPrepared arguments). nparams must match the
  * registration. On CM_PG_OK, *res (if res is not NULL) is the result, owned by the caller
