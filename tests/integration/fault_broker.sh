@@ -114,10 +114,25 @@ implicit=$(sed -n 's/.* \([0-9]*\) acknowledged without an offset$/\1/p' "$CM_UP
 [ "$implicit" = 0 ] && pass "every command was acknowledged with its offset (none implicitly)" ||
   fail "${implicit:-?} commands acknowledged without an offset: $(tail -1 "$CM_UP_DIR/driver.log")"
 
+# A valid command is never dead-lettered, whatever the broker does.
+timeout 60 kcat -b "$bootstrap" -C -t cm.commands.dlq -o beginning -e -q \
+  -f '%p %o %h\n' >"$CM_UP_DIR/dlq.txt" 2>/dev/null || true
+[ ! -s "$CM_UP_DIR/dlq.txt" ] && pass "cm.commands.dlq is empty" ||
+  fail "$(wc -l <"$CM_UP_DIR/dlq.txt") messages on cm.commands.dlq: $(head -c 600 "$CM_UP_DIR/dlq.txt")"
+
 # nothing lost, nothing applied twice
 lost=$(sql "SELECT count(*) FROM fault_ids i LEFT JOIN applied_commands a USING (command_id) WHERE a.command_id IS NULL")
-[ "$lost" = 0 ] && pass "nothing lost: every command was applied or rejected ($(sql "SELECT string_agg(result || ' ' || n, ', ') FROM (SELECT result, count(*) n FROM fault_ids JOIN applied_commands USING (command_id) GROUP BY result) x"))" ||
+if [ "$lost" = 0 ]; then
+  pass "nothing lost: every command was applied or rejected ($(sql "SELECT string_agg(result || ' ' || n, ', ') FROM (SELECT result, count(*) n FROM fault_ids JOIN applied_commands USING (command_id) GROUP BY result) x"))"
+else
+  # Where each lost command was on cm.commands and what the workers said of it.
+  for id in $(sql "SELECT i.command_id FROM fault_ids i LEFT JOIN applied_commands a USING (command_id)
+                   WHERE a.command_id IS NULL ORDER BY 1 LIMIT 3"); do
+    echo "  lost $id ($(grep "^$id," "$CM_UP_DIR/ids.csv" | cut -d, -f2,3)):"
+    grep -h "$id" "$CM_UP_DIR"/run/cm-worker-*.log | head -n 5 | sed 's/^/    /'
+  done
   fail "$lost commands neither applied nor rejected: $(sql "SELECT string_agg(i.cluster || ' ' || i.kind, ', ') FROM fault_ids i LEFT JOIN applied_commands a USING (command_id) WHERE a.command_id IS NULL")"
+fi
 bad=$(sql "SELECT count(*) FROM fault_ids i JOIN applied_commands a USING (command_id)
             LEFT JOIN command_results r USING (command_id)
            WHERE r.status IS DISTINCT FROM a.result")

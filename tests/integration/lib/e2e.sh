@@ -224,5 +224,15 @@ e2e_check_models() {
 
 e2e_done() {
   echo "$passes passed, $failures failed"
+  if [ "$failures" -ne 0 ] && [ -n "${CM_UP_DIR:-}" ]; then
+    # What the services warned of, by message: CI keeps no log folder.
+    local f
+    for f in "$CM_UP_DIR"/run/cm-*.log; do
+      [ -s "$f" ] || continue
+      echo "warnings and errors of ${f##*/} (count, message):"
+      grep -hE '"level":"(warn|error)"' "$f" | sed -nE 's/.*"msg":"([^"]*)".*/\1/p' |
+        sort | uniq -c | sort -rn | head -n 8 | sed 's/^/  /' || true
+    done
+  fi
   [ "$failures" -eq 0 ]
 }
