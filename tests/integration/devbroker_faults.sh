@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cm-devbroker's fault injection works through its control socket: a broker taken down
 # stops answering and comes back, request errors are queued for an API and clients see them,
-# partition leaders move, and bad commands are refused with a reason.
+# partition leaders move, and bad commands are refused with a reason. --coordinator pins a
+# consumer group's coordinator (clients are sent there), and bad values are refused.
 set -euo pipefail
 bin=${CM_BINARY_DIR:?run through ctest}/tools/cm-devbroker
 work=$(mktemp -d /tmp/cm-faults.XXXXXX)
@@ -9,8 +10,13 @@ ctl="$work/ctl.sock"
 passes=0 failures=0
 pass() { passes=$((passes + 1)); echo "ok: $*"; }
 fail() { failures=$((failures + 1)); echo "FAIL: $*"; }
+out=$("$bin" --coordinator nogroup 2>&1) && fail "--coordinator without = accepted" ||
+  { grep -q '"nogroup" is not GROUP=BROKER_ID' <<<"$out" && pass "--coordinator without a broker refused" || fail "$out"; }
+out=$("$bin" --brokers 3 --coordinator g=4 2>&1) && fail "--coordinator g=4 accepted" ||
+  { grep -q 'g=4: there are only 3 brokers' <<<"$out" && pass "--coordinator beyond the brokers refused" || fail "$out"; }
+# grp-a hashes to broker 1 (crc32 % 3); pinned to 2
 "$bin" --brokers 3 --partitions 4 --bootstrap-file "$work/bootstrap" --control "$ctl" \
-  >"$work/out" 2>"$work/log" &
+  --coordinator grp-a=2 >"$work/out" 2>"$work/log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do [ -S "$ctl" ] && [ -s "$work/bootstrap" ] && break; sleep 0.1; done
@@ -18,6 +24,14 @@ bs=$(cat "$work/bootstrap")
 ctlc() { "$bin" --ctl "$ctl" "$@"; }
 
 [ "$(ctlc ping)" = "ok pong" ] && pass "ping" || fail "ping"
+coord() { # the coordinator id a client is sent to for group $1
+  timeout 15 kcat -b "$bs" -G "$1" -d cgrp -e cm.events 2>&1 |
+    sed -n "s/.*Group \"$1\" coordinator is .* id \([0-9]*\).*/\1/p" | head -n 1
+}
+c=$(coord grp-a)
+[ "$c" = 2 ] && pass "group grp-a is coordinated by the pinned broker 2" || fail "grp-a coordinator '$c'"
+c=$(coord grp-b)
+[ "$c" = 1 ] && pass "an unpinned group keeps its hashed coordinator (1)" || fail "grp-b coordinator '$c'"
 out=$(ctlc frobnicate 2>&1) && fail "unknown command accepted" || { grep -q 'unknown command "frobnicate"' <<<"$out" && pass "unknown command refused: $out" || fail "$out"; }
 out=$(ctlc broker-down 9 2>&1) && fail "broker 9 accepted" || { grep -q "1..3" <<<"$out" && pass "bad broker id refused: $out" || fail "$out"; }
 out=$(ctlc errors produce 2 NO_SUCH_ERROR 2>&1) && fail "bad error accepted" || { grep -q 'unknown Kafka error "NO_SUCH_ERROR"' <<<"$out" && pass "bad error name refused" || fail "$out"; }

@@ -4,7 +4,7 @@
  * client connects.
  *
  *   cm-devbroker [--brokers N] [--partitions P] [--topics a,b,c] [--bootstrap-file PATH]
- *                [--control PATH] [--log-level LEVEL]
+ *                [--control PATH] [--coordinator GROUP=ID]... [--log-level LEVEL]
  *   cm-devbroker --ctl PATH COMMAND...      (fault injection client: devbroker_control.h)
  *
  * Once the topics exist it writes the bootstrap servers to PATH (atomically) and prints
@@ -35,6 +35,13 @@
 #define DEVBROKER_DEFAULT_TOPICS "cm.commands,cm.events,cm.progress,cm.commands.dlq"
 #define DEVBROKER_MAX_TOPICS     64
 #define DEVBROKER_MAX_FDS        8
+#define DEVBROKER_MAX_COORDS     8
+
+/* A consumer group pinned to a broker (--coordinator GROUP=ID). */
+typedef struct devbroker_coord_s {
+        const char *group;
+        int broker;
+} devbroker_coord_t;
 
 typedef struct devbroker_opts_s {
         int brokers;
@@ -43,6 +50,8 @@ typedef struct devbroker_opts_s {
         int topic_cnt;
         const char *bootstrap_file;
         const char *control_path;
+        devbroker_coord_t coords[DEVBROKER_MAX_COORDS];
+        int coord_cnt;
         cm_log_level_t log_level;
 } devbroker_opts_t;
 
@@ -71,6 +80,8 @@ static void usage(FILE *fp)
                 "  --topics a,b,c         topics to create (default %s)\n"
                 "  --bootstrap-file PATH  write the bootstrap servers there once ready\n"
                 "  --control PATH         serve fault injection on this Unix socket\n"
+                "  --coordinator GROUP=ID make broker ID the coordinator of consumer\n"
+                "                         group GROUP (repeatable; default: a hash)\n"
                 "  --ctl PATH COMMAND...  send one fault-injection command and exit\n"
                 "  --log-level LEVEL      debug | info | warn | error (default info)\n"
                 "  -h, --help             this text\n",
@@ -117,6 +128,30 @@ static int parse_topics(devbroker_opts_t *o, const char *list)
         return 0;
 }
 
+/* GROUP=ID into o->coords; the broker count is checked once all options are read. */
+static int parse_coord(devbroker_opts_t *o, char *arg)
+{
+        char *eq = strrchr(arg, '=');
+        if (!eq || eq == arg) {
+                fprintf(stderr,
+                        "cm-devbroker: --coordinator: \"%s\" is not GROUP=BROKER_ID\n",
+                        arg);
+                return -1;
+        }
+        if (o->coord_cnt == DEVBROKER_MAX_COORDS) {
+                fprintf(stderr, "cm-devbroker: --coordinator: at most %d groups\n",
+                        DEVBROKER_MAX_COORDS);
+                return -1;
+        }
+        devbroker_coord_t *c = &o->coords[o->coord_cnt];
+        *eq = '\0';
+        c->group = arg;
+        if (parse_int("--coordinator", eq + 1, 1, 64, &c->broker))
+                return -1;
+        o->coord_cnt++;
+        return 0;
+}
+
 /* Returns 0 to run, 1 to exit 0 (help), -1 to exit 2 (bad usage). */
 static int parse_args(devbroker_opts_t *o, int argc, char **argv)
 {
@@ -127,6 +162,7 @@ static int parse_args(devbroker_opts_t *o, int argc, char **argv)
             {"bootstrap-file", required_argument, NULL, 'f'},
             {"log-level", required_argument, NULL, 'l'},
             {"control", required_argument, NULL, 'c'},
+            {"coordinator", required_argument, NULL, 'o'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -155,6 +191,10 @@ static int parse_args(devbroker_opts_t *o, int argc, char **argv)
                 case 'c':
                         o->control_path = optarg;
                         break;
+                case 'o':
+                        if (parse_coord(o, optarg))
+                                return -1;
+                        break;
                 case 'l':
                         lvl = cm_log_level_parse(optarg);
                         if (lvl < 0) {
@@ -178,6 +218,15 @@ static int parse_args(devbroker_opts_t *o, int argc, char **argv)
                 fprintf(stderr, "cm-devbroker: unexpected argument \"%s\"\n",
                         argv[optind]);
                 return -1;
+        }
+        for (int i = 0; i < o->coord_cnt; i++) {
+                if (o->coords[i].broker > o->brokers) {
+                        fprintf(stderr,
+                                "cm-devbroker: --coordinator %s=%d: there are only %d "
+                                "brokers\n",
+                                o->coords[i].group, o->coords[i].broker, o->brokers);
+                        return -1;
+                }
         }
         return parse_topics(o, topics);
 }
@@ -229,6 +278,20 @@ static int cluster_start(devbroker_t *db)
                 snprintf(num, sizeof(num), "%d", db->opts.partitions);
                 cm_log_info("topic created", "topic", db->opts.topics[i], "partitions",
                             num);
+        }
+        /* Pinned before any client asks (FindCoordinator): a fault test can then take
+         * down every broker but the coordinators (docs/devbroker.md). */
+        for (i = 0; i < db->opts.coord_cnt; i++) {
+                const devbroker_coord_t *c = &db->opts.coords[i];
+                err = rd_kafka_mock_coordinator_set(db->mcluster, "group", c->group,
+                                                    c->broker);
+                if (err) {
+                        cm_log_error("coordinator set failed", "group", c->group, "error",
+                                     rd_kafka_err2str(err));
+                        return -1;
+                }
+                snprintf(num, sizeof(num), "%d", c->broker);
+                cm_log_info("group coordinator pinned", "group", c->group, "broker", num);
         }
         db->bootstraps = strdup(rd_kafka_mock_cluster_bootstraps(db->mcluster));
         return 0;
