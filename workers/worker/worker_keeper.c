@@ -2,13 +2,13 @@
  * worker_keeper.c - the lease keeper of the job runners (DESIGN §3 "A job whose worker
  * died is resumed by another worker after its lease expires"; §2 cancel within 2 s).
  *
- * One thread and connection per worker extends the leases of this
- * worker's running jobs every job.heartbeat_s while the row is still ours, and polls
- * cancel_requested every WORKER_JOB_POLL_MS, so a cancel stops a run within a second. A
- * row that is no longer ours (another worker resumed it after our lease expired) or a
- * lease the keeper could not extend for job.lease_s makes the run stop: abandoned. The
- * second is checked every round, also while PostgreSQL does not answer (a worker cut off
- * from the database stops its runs as their leases end).
+ * One thread and connection per worker extends the leases of this worker's running
+ * jobs every job.heartbeat_s while the row is still ours, and polls cancel_requested
+ * every WORKER_JOB_POLL_MS, so a cancel stops a run within a second. A row that is no
+ * longer ours (another worker resumed it after our lease expired) or a lease the keeper
+ * could not extend for job.lease_s makes the run stop: abandoned. The second is checked
+ * every round, also while PostgreSQL does not answer (a worker cut off from the
+ * database stops its runs as their leases end).
  */
 #include <stdio.h>
 #include <stdlib.h>
