@@ -46,6 +46,8 @@ struct cm_pg_s {
         cm_pg_stmt_t *stmts;
         size_t nstmts;
         size_t cap;
+        char *session[CM_PG_SESSION_MAX]; /* cm_pg_on_connect(), run on each connection */
+        size_t nsession;
 };
 
 static int64_t pg_now_ms(void)
@@ -217,6 +219,8 @@ void cm_pg_destroy(cm_pg_t *pg)
                 free(pg->stmts[i].sql);
         }
         free(pg->stmts);
+        for (size_t i = 0; i < pg->nsession; i++)
+                free(pg->session[i]);
         /* the conninfo may hold a password: do not leave it in freed memory */
         explicit_bzero(pg->conninfo, strlen(pg->conninfo));
         free(pg->conninfo);
@@ -436,6 +440,23 @@ fail:
 
 /* After a new connection: prepare every registered statement. 0, or -1 (connection lost).
  */
+/* Runs the session statements on a new connection; -1 (last_error set) when one fails:
+ * the attempt fails, so a connection never serves without its session settings. */
+static int pg_session_setup(cm_pg_t *pg)
+{
+        char err[512];
+        for (size_t i = 0; i < pg->nsession; i++) {
+                PGresult *r = PQexec(pg->conn, pg->session[i]);
+                if (pg_check(pg, r, "setting up the session", err, sizeof(err)) !=
+                    CM_PG_OK) {
+                        snprintf(pg->last_error, sizeof(pg->last_error), "%s", err);
+                        return -1;
+                }
+                PQclear(r);
+        }
+        return 0;
+}
+
 static int pg_prepare_all(cm_pg_t *pg)
 {
         char err[512];
@@ -495,7 +516,7 @@ cm_pg_err_t cm_pg_ensure(cm_pg_t *pg, int budget_ms, char *errstr, size_t errstr
                 attempts++;
                 if (pg_connect_once(pg, until) == 0) {
                         pg->gen++;
-                        if (pg_prepare_all(pg) == 0) {
+                        if (pg_session_setup(pg) == 0 && pg_prepare_all(pg) == 0) {
                                 if (pg->failures > 0) {
                                         char n[24];
                                         snprintf(n, sizeof(n), "%u", pg->failures);
@@ -581,6 +602,29 @@ cm_pg_err_t cm_pg_prepare(cm_pg_t *pg, const char *name, const char *sql, int np
                 free(st->sql);
         }
         return err;
+}
+
+cm_pg_err_t cm_pg_on_connect(cm_pg_t *pg, const char *sql, char *errstr,
+                             size_t errstr_size)
+{
+        char *copy;
+
+        if (!sql || !*sql || pg->nsession == CM_PG_SESSION_MAX) {
+                pg_seterr(errstr, errstr_size, "cm_pg_on_connect: %s",
+                          !sql || !*sql ? "no SQL given" : "too many session statements");
+                return CM_PG_ERR_ARG;
+        }
+        if (cm_pg_connected(pg)) {
+                cm_pg_err_t err = cm_pg_exec(pg, sql, NULL, errstr, errstr_size);
+                if (err == CM_PG_ERR_QUERY)
+                        return err; /* the server refuses it: not registered */
+        }
+        if (!(copy = strdup(sql))) {
+                pg_seterr(errstr, errstr_size, "out of memory");
+                return CM_PG_ERR_ARG;
+        }
+        pg->session[pg->nsession++] = copy;
+        return cm_pg_connected(pg) ? CM_PG_OK : CM_PG_ERR_CONN;
 }
 
 cm_pg_err_t cm_pg_prepare_all(cm_pg_t *pg, const cm_pg_statement_t *stmts, size_t n,

@@ -33,8 +33,7 @@ struct api_watch_loader_s {
         api_watch_load_t *head, *tail; /* queued reads, oldest first */
         int stopping;
         pthread_t thread;
-        cm_pg_t *pg;            /* the loader's own connection */
-        unsigned long pg_setup; /* its connect count when the timeout was last set */
+        cm_pg_t *pg; /* the loader's own connection (statement_timeout on each session) */
 };
 
 /* A read that waits longer (a lock held on cluster_events) fails: the client retries,
@@ -181,15 +180,6 @@ static void api_watch_load_run(api_watch_loader_t *l, api_watch_load_t *ld)
         ld->rc = -1;
         if (cm_pg_ensure(l->pg, 2000, ld->err, sizeof(ld->err)) != CM_PG_OK)
                 return;
-        if (cm_pg_connect_count(l->pg) != l->pg_setup) { /* a new session */
-                PGresult *res = NULL;
-                if (cm_pg_exec(l->pg,
-                               "SET statement_timeout = '" API_WATCH_LOAD_TIMEOUT "'",
-                               &res, ld->err, sizeof(ld->err)) != CM_PG_OK)
-                        return;
-                PQclear(res);
-                l->pg_setup = cm_pg_connect_count(l->pg);
-        }
         ld->rc = api_watch_backlog_load(l->pg, ld->cluster, ld->after, &ld->b, ld->err,
                                         sizeof(ld->err));
 }
@@ -245,6 +235,12 @@ api_watch_loader_t *api_watch_loader_new(const cm_config_t *conf, char *errstr,
         pthread_cond_init(&l->cond, NULL);
         if (!(l->pg = cm_pg_new_config(conf, errstr, errstr_size)))
                 goto fail;
+        if (cm_pg_err_is_bad_statement(cm_pg_on_connect(
+                l->pg, "SET statement_timeout = '" API_WATCH_LOAD_TIMEOUT "'", errstr,
+                errstr_size))) {
+                cm_pg_destroy(l->pg);
+                goto fail;
+        }
         if (pthread_create(&l->thread, NULL, api_watch_loader_main, l) != 0) {
                 snprintf(errstr, errstr_size, "cannot start the backlog loader thread");
                 cm_pg_destroy(l->pg);

@@ -256,6 +256,54 @@ START_TEST(test_prepare_all)
 }
 END_TEST
 
+static char *show_app_name(void)
+{
+        static char v[64];
+        char err[512];
+        PGresult *r;
+        ck_assert_msg(cm_pg_exec(pg, "SHOW application_name", &r, err, sizeof(err)) ==
+                          CM_PG_OK,
+                      "%s", err);
+        snprintf(v, sizeof(v), "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return v;
+}
+
+/* Session settings survive reconnects; one the server refuses is not registered. */
+START_TEST(test_on_connect_survives_reconnects)
+{
+        char err[512], pid[32];
+        PGresult *r;
+        ck_assert_int_eq(
+            cm_pg_on_connect(pg, "SET no_such_setting = 1", err, sizeof(err)),
+            CM_PG_ERR_QUERY);
+        ck_assert_msg(strstr(err, "no_such_setting"), "%s", err);
+        ck_assert_msg(cm_pg_on_connect(pg, "SET application_name = 'cm-session'", err,
+                                       sizeof(err)) == CM_PG_OK,
+                      "%s", err);
+        ck_assert_str_eq(show_app_name(), "cm-session"); /* at once */
+
+        ck_assert_int_eq(
+            cm_pg_exec(pg, "SELECT pg_backend_pid()::text", &r, err, sizeof(err)),
+            CM_PG_OK);
+        snprintf(pid, sizeof(pid), "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        terminate(pid);
+        ck_assert_int_eq(cm_pg_ping(pg, 1000, err, sizeof(err)), CM_PG_ERR_CONN);
+        /* registered while disconnected: runs on the next connection too */
+        ck_assert_int_eq(
+            cm_pg_on_connect(pg, "SET statement_timeout = '1234ms'", err, sizeof(err)),
+            CM_PG_ERR_CONN);
+        ck_assert_msg(cm_pg_ensure(pg, 5000, err, sizeof(err)) == CM_PG_OK, "%s", err);
+        ck_assert_uint_eq(cm_pg_connect_count(pg), 2);
+        ck_assert_str_eq(show_app_name(), "cm-session");
+        ck_assert_int_eq(cm_pg_exec(pg, "SHOW statement_timeout", &r, err, sizeof(err)),
+                         CM_PG_OK);
+        ck_assert_str_eq(PQgetvalue(r, 0, 0), "1234ms");
+        PQclear(r);
+}
+END_TEST
+
 /* A loopback port where nothing listens. */
 static int closed_port(void)
 {
@@ -402,6 +450,7 @@ int main(void)
         tcase_add_test(tc, test_prepare_registration_errors);
         tcase_add_test(tc, test_prepare_while_disconnected);
         tcase_add_test(tc, test_prepare_all);
+        tcase_add_test(tc, test_on_connect_survives_reconnects);
         tcase_add_test(tc, test_wrong_port_fails_within_budget);
         tcase_add_test(tc, test_silent_server_fails_within_budget);
         tcase_add_test(tc, test_bad_conninfo_is_refused_without_echoing_password);

@@ -285,7 +285,6 @@ static void *relay_main(void *arg)
 {
         worker_t *w = arg;
         relay_batch_t *b = calloc(1, sizeof(*b));
-        unsigned long listening = 0;
         char err[512];
         if (!b) {
                 cm_log_error("outbox relay: out of memory");
@@ -298,15 +297,6 @@ static void *relay_main(void *arg)
                         cm_log_warn("outbox relay waiting for PostgreSQL", "error", err);
                         cm_service_sleep_ms(500);
                         continue;
-                }
-                if (listening != cm_pg_connect_count(w->relay_pg)) {
-                        if (cm_pg_exec(w->relay_pg, "LISTEN " WORKER_NOTIFY_CHANNEL, NULL,
-                                       err, sizeof(err)) != CM_PG_OK) {
-                                cm_log_warn("outbox relay cannot LISTEN", "error", err);
-                                cm_service_sleep_ms(500);
-                                continue;
-                        }
-                        listening = cm_pg_connect_count(w->relay_pg);
                 }
                 int n = relay_pass(w, b);
                 if (n > 0)
@@ -323,7 +313,10 @@ int worker_relay_start(worker_t *w, char *errstr, size_t errstr_size)
 {
         if (!(w->relay_pg = cm_pg_new_config(w->conf, errstr, errstr_size)))
                 return -1;
-        if (cm_pg_err_is_bad_statement(
+        /* LISTEN on every session: a reconnect would otherwise stop the notifications */
+        if (cm_pg_err_is_bad_statement(cm_pg_on_connect(
+                w->relay_pg, "LISTEN " WORKER_NOTIFY_CHANNEL, errstr, errstr_size)) ||
+            cm_pg_err_is_bad_statement(
                 worker_sql_prepare(w->relay_pg, errstr, errstr_size)))
                 return -1;
         if (pthread_create(&w->relay_thread, NULL, relay_main, w) != 0) {

@@ -106,6 +106,20 @@ void cm_pg_disconnect(cm_pg_t *pg);
 cm_pg_err_t cm_pg_prepare(cm_pg_t *pg, const char *name, const char *sql, int nparams,
                           char *errstr, size_t errstr_size);
 
+#define CM_PG_SESSION_MAX 4 /* cm_pg_on_connect() statements per connection */
+
+/*
+ * Registers sql (a session setting such as "SET statement_timeout = '10s'", or
+ * "LISTEN channel") to run on every new connection, before the statements are prepared,
+ * so it survives reconnects; a connection on which it fails is closed and the attempt
+ * counts as failed. If connected, runs it now: CM_PG_ERR_QUERY if the server refuses it
+ * (not registered, errstr says why), CM_PG_ERR_CONN if not connected or the connection
+ * was lost (registered: runs on the next connection). At most CM_PG_SESSION_MAX. Not
+ * thread-safe (one pg).
+ */
+cm_pg_err_t cm_pg_on_connect(cm_pg_t *pg, const char *sql, char *errstr,
+                             size_t errstr_size);
+
 /* One statement of a module's table of statements (cm_pg_prepare_all). */
 typedef struct cm_pg_statement_s {
         const char *name;
