@@ -1,7 +1,8 @@
 /*
- * cm_pg.c - one PostgreSQL connection: bounded reconnects with backoff, named statements
- * prepared again on every new connection, errors classified as connection or query
- * errors.
+ * cm_pg.c - one PostgreSQL connection: bounded reconnects with backoff, session
+ * statements and named statements set up again on every new connection, errors
+ * classified as connection or query errors. Registering and executing statements is in
+ * cm_pg_exec.c.
  *
  * Connecting uses libpq's non-blocking API (PQconnectStart/PQconnectPoll) under our own
  * deadline, because libpq's connect_timeout is per host and in whole seconds, and the
@@ -20,35 +21,7 @@
 
 #include "cm/log.h"
 #include "cm/pg.h"
-
-typedef struct cm_pg_stmt_s {
-        char *name;
-        char *sql;
-        int nparams;
-        unsigned long gen; /* connection generation it was prepared on; 0: not prepared */
-} cm_pg_stmt_t;
-
-struct cm_pg_s {
-        char *conninfo;
-        char target[256];
-        char
-            no[16]; /* this process's connection number, so logs tell connections apart */
-        PGconn *conn;
-        unsigned long gen; /* successful connections so far; the current one's number */
-        int connect_timeout_ms;
-        int min_ms;
-        int max_ms;
-        int backoff_ms;          /* wait after the next failed attempt */
-        int64_t next_attempt_ms; /* monotonic; no attempt before this */
-        unsigned failures;       /* consecutive failed attempts */
-        char last_error[512];
-        char sqlstate[6];
-        cm_pg_stmt_t *stmts;
-        size_t nstmts;
-        size_t cap;
-        char *session[CM_PG_SESSION_MAX]; /* cm_pg_on_connect(), run on each connection */
-        size_t nsession;
-};
+#include "cm_pg_int.h"
 
 static int64_t pg_now_ms(void)
 {
@@ -84,9 +57,7 @@ static void pg_flatten(char *dst, size_t size, const char *src)
         dst[n] = '\0';
 }
 
-static void pg_seterr(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void pg_seterr(char *errstr, size_t size, const char *fmt, ...)
+void cm_pg_seterr_(char *errstr, size_t size, const char *fmt, ...)
 {
         va_list ap;
         if (!errstr || size == 0)
@@ -143,7 +114,7 @@ cm_pg_t *cm_pg_new(const char *conninfo, char *errstr, size_t errstr_size)
         cm_pg_t *pg;
 
         if (!conninfo) {
-                pg_seterr(errstr, errstr_size, "postgres.conninfo: not set");
+                cm_pg_seterr_(errstr, errstr_size, "postgres.conninfo: not set");
                 return NULL;
         }
         opts = PQconninfoParse(conninfo, &perr);
@@ -153,10 +124,10 @@ cm_pg_t *cm_pg_new(const char *conninfo, char *errstr, size_t errstr_size)
                  * it */
                 if (perr && !strstr(conninfo, "password") && !strchr(conninfo, '@'))
                         pg_flatten(why, sizeof(why), perr);
-                pg_seterr(errstr, errstr_size,
-                          "postgres.conninfo: not a valid libpq connection string%s%s",
-                          why[0] ? ": " : " (value not shown: it may hold a password)",
-                          why);
+                cm_pg_seterr_(
+                    errstr, errstr_size,
+                    "postgres.conninfo: not a valid libpq connection string%s%s",
+                    why[0] ? ": " : " (value not shown: it may hold a password)", why);
                 PQfreemem(perr);
                 return NULL;
         }
@@ -164,7 +135,7 @@ cm_pg_t *cm_pg_new(const char *conninfo, char *errstr, size_t errstr_size)
         if (!pg || !(pg->conninfo = strdup(conninfo))) {
                 free(pg);
                 PQconninfoFree(opts);
-                pg_seterr(errstr, errstr_size, "out of memory");
+                cm_pg_seterr_(errstr, errstr_size, "out of memory");
                 return NULL;
         }
         pg_build_target(pg, opts);
@@ -293,8 +264,8 @@ static int pg_sqlstate_is_conn(const char *s)
  * statement. Leaves out DETAIL "Failing row contains (...)": it would copy a whole row
  * into a log line.
  */
-static cm_pg_err_t pg_check(cm_pg_t *pg, PGresult *r, const char *what, char *errstr,
-                            size_t errstr_size)
+cm_pg_err_t cm_pg_check_(cm_pg_t *pg, PGresult *r, const char *what, char *errstr,
+                         size_t errstr_size)
 {
         char msg[512];
         const char *st, *primary, *detail;
@@ -305,12 +276,13 @@ static cm_pg_err_t pg_check(cm_pg_t *pg, PGresult *r, const char *what, char *er
                 pg_flatten(msg, sizeof(msg), PQerrorMessage(pg->conn));
                 if (PQstatus(pg->conn) == CONNECTION_BAD) {
                         pg_conn_lost(pg);
-                        pg_seterr(errstr, errstr_size, "%s: connection to %s lost: %s",
-                                  what, pg->target, msg);
+                        cm_pg_seterr_(errstr, errstr_size,
+                                      "%s: connection to %s lost: %s", what, pg->target,
+                                      msg);
                         return CM_PG_ERR_CONN;
                 }
-                pg_seterr(errstr, errstr_size, "%s: %s", what,
-                          msg[0] ? msg : "out of memory");
+                cm_pg_seterr_(errstr, errstr_size, "%s: %s", what,
+                              msg[0] ? msg : "out of memory");
                 return CM_PG_ERR_QUERY;
         }
         s = PQresultStatus(r);
@@ -334,53 +306,33 @@ static cm_pg_err_t pg_check(cm_pg_t *pg, PGresult *r, const char *what, char *er
         PQclear(r);
         if (PQstatus(pg->conn) == CONNECTION_BAD || pg_sqlstate_is_conn(pg->sqlstate)) {
                 pg_conn_lost(pg);
-                pg_seterr(errstr, errstr_size, "%s: connection to %s lost: %s", what,
-                          pg->target, msg);
+                cm_pg_seterr_(errstr, errstr_size, "%s: connection to %s lost: %s", what,
+                              pg->target, msg);
                 return CM_PG_ERR_CONN;
         }
-        pg_seterr(errstr, errstr_size, "%s: %s", what, msg);
+        cm_pg_seterr_(errstr, errstr_size, "%s: %s", what, msg);
         return CM_PG_ERR_QUERY;
 }
 
-/* Names a statement in messages by its first line, without echoing a whole script. */
-static void pg_label(char *what, size_t size, const char *sql)
-{
-        size_t n = strcspn(sql, "\n");
-        if (!strncmp(sql, "--", 2) || n == 0) {
-                snprintf(what, size, "query");
-                return;
-        }
-        snprintf(what, size, "%.*s%s", (int)(n > 60 ? 60 : n), sql,
-                 n > 60 || sql[n] ? "..." : "");
-}
-
-static cm_pg_err_t pg_not_connected(cm_pg_t *pg, const char *what, char *errstr,
-                                    size_t errstr_size)
+cm_pg_err_t cm_pg_not_connected_(cm_pg_t *pg, const char *what, char *errstr,
+                                 size_t errstr_size)
 {
         if (pg->conn)
                 pg_conn_lost(pg);
         pg->sqlstate[0] = '\0';
-        pg_seterr(errstr, errstr_size, "%s: not connected to PostgreSQL %s", what,
-                  pg->target);
+        cm_pg_seterr_(errstr, errstr_size, "%s: not connected to PostgreSQL %s", what,
+                      pg->target);
         return CM_PG_ERR_CONN;
 }
 
-static cm_pg_stmt_t *pg_find(cm_pg_t *pg, const char *name)
-{
-        for (size_t i = 0; i < pg->nstmts; i++)
-                if (!strcmp(pg->stmts[i].name, name))
-                        return &pg->stmts[i];
-        return NULL;
-}
-
-static cm_pg_err_t pg_prepare_one(cm_pg_t *pg, cm_pg_stmt_t *st, char *errstr,
-                                  size_t errstr_size)
+cm_pg_err_t cm_pg_prepare_one_(cm_pg_t *pg, cm_pg_stmt_t *st, char *errstr,
+                               size_t errstr_size)
 {
         char what[160];
         cm_pg_err_t err;
         PGresult *r = PQprepare(pg->conn, st->name, st->sql, st->nparams, NULL);
         snprintf(what, sizeof(what), "preparing statement \"%s\"", st->name);
-        err = pg_check(pg, r, what, errstr, errstr_size);
+        err = cm_pg_check_(pg, r, what, errstr, errstr_size);
         if (err == CM_PG_OK) {
                 PQclear(r);
                 st->gen = pg->gen;
@@ -447,7 +399,7 @@ static int pg_session_setup(cm_pg_t *pg)
         char err[512];
         for (size_t i = 0; i < pg->nsession; i++) {
                 PGresult *r = PQexec(pg->conn, pg->session[i]);
-                if (pg_check(pg, r, "setting up the session", err, sizeof(err)) !=
+                if (cm_pg_check_(pg, r, "setting up the session", err, sizeof(err)) !=
                     CM_PG_OK) {
                         snprintf(pg->last_error, sizeof(pg->last_error), "%s", err);
                         return -1;
@@ -461,7 +413,7 @@ static int pg_prepare_all(cm_pg_t *pg)
 {
         char err[512];
         for (size_t i = 0; i < pg->nstmts; i++) {
-                cm_pg_err_t e = pg_prepare_one(pg, &pg->stmts[i], err, sizeof(err));
+                cm_pg_err_t e = cm_pg_prepare_one_(pg, &pg->stmts[i], err, sizeof(err));
                 if (e == CM_PG_ERR_CONN) {
                         snprintf(pg->last_error, sizeof(pg->last_error), "%s", err);
                         return -1;
@@ -536,247 +488,20 @@ cm_pg_err_t cm_pg_ensure(cm_pg_t *pg, int budget_ms, char *errstr, size_t errstr
         }
         now = pg_now_ms();
         if (attempts == 0 && !pg->last_error[0])
-                pg_seterr(
+                cm_pg_seterr_(
                     errstr, errstr_size,
                     "PostgreSQL %s: no connection attempt fits in a budget of %d ms",
                     pg->target, budget_ms);
         else
-                pg_seterr(errstr, errstr_size,
-                          "PostgreSQL %s: not connected after %d attempt(s) in %lld ms "
-                          "(next in %lld ms): %s",
-                          pg->target, attempts, (long long)(now - start),
-                          (long long)(pg->next_attempt_ms > now
-                                          ? pg->next_attempt_ms - now
-                                          : 0),
-                          pg->last_error);
+                cm_pg_seterr_(
+                    errstr, errstr_size,
+                    "PostgreSQL %s: not connected after %d attempt(s) in %lld ms "
+                    "(next in %lld ms): %s",
+                    pg->target, attempts, (long long)(now - start),
+                    (long long)(pg->next_attempt_ms > now ? pg->next_attempt_ms - now
+                                                          : 0),
+                    pg->last_error);
         return CM_PG_ERR_CONN;
-}
-
-cm_pg_err_t cm_pg_prepare(cm_pg_t *pg, const char *name, const char *sql, int nparams,
-                          char *errstr, size_t errstr_size)
-{
-        cm_pg_stmt_t *st;
-        cm_pg_err_t err;
-
-        if (!name || !*name || !sql || nparams < 0) {
-                pg_seterr(errstr, errstr_size,
-                          "cm_pg_prepare: name, sql and nparams >= 0 "
-                          "are required");
-                return CM_PG_ERR_ARG;
-        }
-        if ((st = pg_find(pg, name)) != NULL) {
-                if (!strcmp(st->sql, sql) && st->nparams == nparams)
-                        return CM_PG_OK;
-                pg_seterr(errstr, errstr_size,
-                          "statement \"%s\" is already registered with other SQL", name);
-                return CM_PG_ERR_ARG;
-        }
-        if (pg->nstmts == pg->cap) {
-                size_t cap = pg->cap ? pg->cap * 2 : 16;
-                cm_pg_stmt_t *n = realloc(pg->stmts, cap * sizeof(*n));
-                if (!n) {
-                        pg_seterr(errstr, errstr_size, "out of memory");
-                        return CM_PG_ERR_ARG;
-                }
-                pg->stmts = n;
-                pg->cap = cap;
-        }
-        st = &pg->stmts[pg->nstmts];
-        st->name = strdup(name);
-        st->sql = strdup(sql);
-        st->nparams = nparams;
-        st->gen = 0;
-        if (!st->name || !st->sql) {
-                free(st->name);
-                free(st->sql);
-                pg_seterr(errstr, errstr_size, "out of memory");
-                return CM_PG_ERR_ARG;
-        }
-        pg->nstmts++;
-        if (!cm_pg_connected(pg))
-                return pg_not_connected(pg, "statement registered", errstr, errstr_size);
-        err = pg_prepare_one(pg, st, errstr, errstr_size);
-        if (err == CM_PG_ERR_QUERY) { /* bad SQL: forget it */
-                pg->nstmts--;
-                free(st->name);
-                free(st->sql);
-        }
-        return err;
-}
-
-cm_pg_err_t cm_pg_on_connect(cm_pg_t *pg, const char *sql, char *errstr,
-                             size_t errstr_size)
-{
-        char *copy;
-
-        if (!sql || !*sql || pg->nsession == CM_PG_SESSION_MAX) {
-                pg_seterr(errstr, errstr_size, "cm_pg_on_connect: %s",
-                          !sql || !*sql ? "no SQL given" : "too many session statements");
-                return CM_PG_ERR_ARG;
-        }
-        if (cm_pg_connected(pg)) {
-                cm_pg_err_t err = cm_pg_exec(pg, sql, NULL, errstr, errstr_size);
-                if (err == CM_PG_ERR_QUERY)
-                        return err; /* the server refuses it: not registered */
-        }
-        if (!(copy = strdup(sql))) {
-                pg_seterr(errstr, errstr_size, "out of memory");
-                return CM_PG_ERR_ARG;
-        }
-        pg->session[pg->nsession++] = copy;
-        return cm_pg_connected(pg) ? CM_PG_OK : CM_PG_ERR_CONN;
-}
-
-cm_pg_err_t cm_pg_prepare_all(cm_pg_t *pg, const cm_pg_statement_t *stmts, size_t n,
-                              char *errstr, size_t errstr_size)
-{
-        cm_pg_err_t worst = CM_PG_OK;
-
-        for (size_t i = 0; i < n; i++) {
-                cm_pg_err_t e = cm_pg_prepare(pg, stmts[i].name, stmts[i].sql,
-                                              stmts[i].nparams, errstr, errstr_size);
-                if (cm_pg_err_is_bad_statement(e))
-                        return e;
-                if (e != CM_PG_OK)
-                        worst = e;
-        }
-        return worst;
-}
-
-cm_pg_err_t cm_pg_exec_prepared(cm_pg_t *pg, const char *name, int nparams,
-                                const char *const *values, const int *lengths,
-                                const int *formats, int result_format, PGresult **res,
-                                char *errstr, size_t errstr_size)
-{
-        cm_pg_stmt_t *st = pg_find(pg, name);
-        char what[160];
-        cm_pg_err_t err;
-        PGresult *r;
-
-        if (res)
-                *res = NULL;
-        if (!st) {
-                pg_seterr(errstr, errstr_size,
-                          "statement \"%s\" is not registered (cm_pg_prepare)", name);
-                return CM_PG_ERR_ARG;
-        }
-        if (nparams != st->nparams) {
-                pg_seterr(errstr, errstr_size,
-                          "statement \"%s\" takes %d parameter(s), %d given", name,
-                          st->nparams, nparams);
-                return CM_PG_ERR_ARG;
-        }
-        snprintf(what, sizeof(what), "statement \"%s\"", name);
-        if (!cm_pg_connected(pg))
-                return pg_not_connected(pg, what, errstr, errstr_size);
-        for (int tries = 0;; tries++) {
-                if (st->gen != pg->gen &&
-                    (err = pg_prepare_one(pg, st, errstr, errstr_size)) != CM_PG_OK)
-                        return err;
-                r = PQexecPrepared(pg->conn, name, nparams, values, lengths, formats,
-                                   result_format);
-                err = pg_check(pg, r, what, errstr, errstr_size);
-                /* Deallocated behind our back (DEALLOCATE ALL on the raw connection, or a
-                 * pooler): prepare again, once, if no transaction would be lost. */
-                if (err == CM_PG_ERR_QUERY && !strcmp(pg->sqlstate, "26000") &&
-                    tries == 0 && PQtransactionStatus(pg->conn) == PQTRANS_IDLE) {
-                        st->gen = 0;
-                        continue;
-                }
-                break;
-        }
-        if (err == CM_PG_OK) {
-                if (res)
-                        *res = r;
-                else
-                        PQclear(r);
-        }
-        return err;
-}
-
-cm_pg_err_t cm_pg_exec(cm_pg_t *pg, const char *sql, PGresult **res, char *errstr,
-                       size_t errstr_size)
-{
-        cm_pg_err_t err;
-        PGresult *r;
-        char what[96];
-
-        if (res)
-                *res = NULL;
-        pg_label(what, sizeof(what), sql);
-        if (!cm_pg_connected(pg))
-                return pg_not_connected(pg, what, errstr, errstr_size);
-        r = PQexec(pg->conn, sql);
-        err = pg_check(pg, r, what, errstr, errstr_size);
-        if (err == CM_PG_OK) {
-                if (res)
-                        *res = r;
-                else
-                        PQclear(r);
-        }
-        return err;
-}
-
-cm_pg_err_t cm_pg_exec_params(cm_pg_t *pg, const char *sql, int nparams,
-                              const char *const *values, PGresult **res, char *errstr,
-                              size_t errstr_size)
-{
-        cm_pg_err_t err;
-        PGresult *r;
-        char what[96];
-
-        if (res)
-                *res = NULL;
-        pg_label(what, sizeof(what), sql);
-        if (!cm_pg_connected(pg))
-                return pg_not_connected(pg, what, errstr, errstr_size);
-        r = PQexecParams(pg->conn, sql, nparams, NULL, values, NULL, NULL, 0);
-        err = pg_check(pg, r, what, errstr, errstr_size);
-        if (err == CM_PG_OK) {
-                if (res)
-                        *res = r;
-                else
-                        PQclear(r);
-        }
-        return err;
-}
-
-cm_pg_err_t cm_pg_begin(cm_pg_t *pg, char *errstr, size_t errstr_size)
-{
-        return cm_pg_exec(pg, "BEGIN", NULL, errstr, errstr_size);
-}
-
-cm_pg_err_t cm_pg_commit(cm_pg_t *pg, char *errstr, size_t errstr_size)
-{
-        cm_pg_err_t err;
-        PGresult *r;
-        if (!cm_pg_connected(pg))
-                return pg_not_connected(pg, "COMMIT", errstr, errstr_size);
-        r = PQexec(pg->conn, "COMMIT");
-        err = pg_check(pg, r, "COMMIT", errstr, errstr_size);
-        if (err != CM_PG_OK)
-                return err;
-        /* COMMIT of a failed transaction answers ROLLBACK, not an error: report it as one
-         */
-        if (!strcmp(PQcmdStatus(r), "ROLLBACK")) {
-                PQclear(r);
-                snprintf(pg->sqlstate, sizeof(pg->sqlstate), "25P02");
-                pg_seterr(errstr, errstr_size,
-                          "COMMIT: the transaction had failed and was rolled back "
-                          "(SQLSTATE 25P02)");
-                return CM_PG_ERR_QUERY;
-        }
-        PQclear(r);
-        return CM_PG_OK;
-}
-
-cm_pg_err_t cm_pg_rollback(cm_pg_t *pg, char *errstr, size_t errstr_size)
-{
-        cm_pg_err_t err;
-        if (!cm_pg_connected(pg))
-                return CM_PG_OK;
-        err = cm_pg_exec(pg, "ROLLBACK", NULL, errstr, errstr_size);
-        return err == CM_PG_ERR_CONN ? CM_PG_OK : err;
 }
 
 cm_pg_err_t cm_pg_ping(cm_pg_t *pg, int timeout_ms, char *errstr, size_t errstr_size)
@@ -786,9 +511,9 @@ cm_pg_err_t cm_pg_ping(cm_pg_t *pg, int timeout_ms, char *errstr, size_t errstr_
         PGresult *r;
 
         if (!cm_pg_connected(pg))
-                return pg_not_connected(pg, "ping", errstr, errstr_size);
+                return cm_pg_not_connected_(pg, "ping", errstr, errstr_size);
         if (!PQsendQuery(pg->conn, "SELECT 1"))
-                return pg_check(pg, NULL, "ping", errstr, errstr_size);
+                return cm_pg_check_(pg, NULL, "ping", errstr, errstr_size);
         for (;;) {
                 while (PQisBusy(pg->conn)) {
                         struct pollfd p = {.fd = PQsocket(pg->conn), .events = POLLIN};
@@ -796,7 +521,7 @@ cm_pg_err_t cm_pg_ping(cm_pg_t *pg, int timeout_ms, char *errstr, size_t errstr_
                         int rc;
                         if (left <= 0) {
                                 pg_conn_lost(pg);
-                                pg_seterr(
+                                cm_pg_seterr_(
                                     errstr, errstr_size,
                                     "ping: PostgreSQL %s did not answer within %d ms",
                                     pg->target, timeout_ms);
@@ -805,13 +530,14 @@ cm_pg_err_t cm_pg_ping(cm_pg_t *pg, int timeout_ms, char *errstr, size_t errstr_
                         rc = poll(&p, 1, (int)left);
                         if ((rc > 0 || (rc < 0 && errno != EINTR)) &&
                             !PQconsumeInput(pg->conn))
-                                return pg_check(pg, NULL, "ping", errstr, errstr_size);
+                                return cm_pg_check_(pg, NULL, "ping", errstr,
+                                                    errstr_size);
                 }
                 r = PQgetResult(pg->conn);
                 if (!r)
                         break;
                 if (err == CM_PG_OK) {
-                        err = pg_check(pg, r, "ping", errstr, errstr_size);
+                        err = cm_pg_check_(pg, r, "ping", errstr, errstr_size);
                         if (err == CM_PG_ERR_CONN)
                                 return err;
                         if (err == CM_PG_OK)
