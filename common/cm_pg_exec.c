@@ -125,6 +125,25 @@ cm_pg_err_t cm_pg_prepare_all(cm_pg_t *pg, const cm_pg_statement_t *stmts, size_
         return worst;
 }
 
+/* A good result goes to *res, or is cleared when the caller wants none. */
+static void pg_keep(PGresult *r, PGresult **res)
+{
+        if (res)
+                *res = r;
+        else
+                PQclear(r);
+}
+
+/* Checks r, then keeps it (pg_keep) when it is good. */
+static cm_pg_err_t pg_result(cm_pg_t *pg, PGresult *r, const char *what, PGresult **res,
+                             char *errstr, size_t errstr_size)
+{
+        cm_pg_err_t err = cm_pg_check_(pg, r, what, errstr, errstr_size);
+        if (err == CM_PG_OK)
+                pg_keep(r, res);
+        return err;
+}
+
 cm_pg_err_t cm_pg_exec_prepared(cm_pg_t *pg, const char *name, int nparams,
                                 const char *const *values, const int *lengths,
                                 const int *formats, int result_format, PGresult **res,
@@ -167,20 +186,14 @@ cm_pg_err_t cm_pg_exec_prepared(cm_pg_t *pg, const char *name, int nparams,
                 }
                 break;
         }
-        if (err == CM_PG_OK) {
-                if (res)
-                        *res = r;
-                else
-                        PQclear(r);
-        }
+        if (err == CM_PG_OK)
+                pg_keep(r, res);
         return err;
 }
 
 cm_pg_err_t cm_pg_exec(cm_pg_t *pg, const char *sql, PGresult **res, char *errstr,
                        size_t errstr_size)
 {
-        cm_pg_err_t err;
-        PGresult *r;
         char what[96];
 
         if (res)
@@ -188,23 +201,13 @@ cm_pg_err_t cm_pg_exec(cm_pg_t *pg, const char *sql, PGresult **res, char *errst
         pg_label(what, sizeof(what), sql);
         if (!cm_pg_connected(pg))
                 return cm_pg_not_connected_(pg, what, errstr, errstr_size);
-        r = PQexec(pg->conn, sql);
-        err = cm_pg_check_(pg, r, what, errstr, errstr_size);
-        if (err == CM_PG_OK) {
-                if (res)
-                        *res = r;
-                else
-                        PQclear(r);
-        }
-        return err;
+        return pg_result(pg, PQexec(pg->conn, sql), what, res, errstr, errstr_size);
 }
 
 cm_pg_err_t cm_pg_exec_params(cm_pg_t *pg, const char *sql, int nparams,
                               const char *const *values, PGresult **res, char *errstr,
                               size_t errstr_size)
 {
-        cm_pg_err_t err;
-        PGresult *r;
         char what[96];
 
         if (res)
@@ -212,15 +215,9 @@ cm_pg_err_t cm_pg_exec_params(cm_pg_t *pg, const char *sql, int nparams,
         pg_label(what, sizeof(what), sql);
         if (!cm_pg_connected(pg))
                 return cm_pg_not_connected_(pg, what, errstr, errstr_size);
-        r = PQexecParams(pg->conn, sql, nparams, NULL, values, NULL, NULL, 0);
-        err = cm_pg_check_(pg, r, what, errstr, errstr_size);
-        if (err == CM_PG_OK) {
-                if (res)
-                        *res = r;
-                else
-                        PQclear(r);
-        }
-        return err;
+        return pg_result(
+            pg, PQexecParams(pg->conn, sql, nparams, NULL, values, NULL, NULL, 0), what,
+            res, errstr, errstr_size);
 }
 
 cm_pg_err_t cm_pg_begin(cm_pg_t *pg, char *errstr, size_t errstr_size)

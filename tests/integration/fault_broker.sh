@@ -79,41 +79,35 @@ psql "$conninfo" -qAtX -v ON_ERROR_STOP=1 -c "\\copy fault_ids FROM '$CM_UP_DIR/
 [ "$(sql "SELECT count(*) FROM fault_ids")" = "$total" ] && pass "$total distinct command ids" || fail "ids: $(sql "SELECT count(*) FROM fault_ids")"
 
 # quiet: every command answered in both models, no job left, nothing left to relay
-quiet_sql="SELECT (SELECT count(*) FROM fault_ids i JOIN applied_commands a USING (command_id))
-                + (SELECT count(*) FROM fault_ids i JOIN command_results r USING (command_id)
-                    WHERE r.status <> 'pending')
-                - 2 * $total
-                - (SELECT count(*) FROM jobs WHERE state IN ('queued', 'running'))
-                - (SELECT count(*) FROM outbox WHERE sent_at IS NULL)
-                - (SELECT count(*) FROM rejection_outbox WHERE sent_at IS NULL)"
 backlog_sql="SELECT (SELECT count(*) FROM fault_ids i JOIN applied_commands a USING (command_id)) || ' applied, '
   || (SELECT count(*) FROM fault_ids i JOIN command_results r USING (command_id) WHERE r.status <> 'pending') || ' results, '
   || (SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')) || ' jobs, '
-  || (SELECT count(*) FROM outbox WHERE sent_at IS NULL) || ' unsent'"
+  || (SELECT count(*) FROM outbox WHERE sent_at IS NULL) || ' events and '
+  || (SELECT count(*) FROM rejection_outbox WHERE sent_at IS NULL) || ' rejections unsent'"
+quiet="$total applied, $total results, 0 jobs, 0 events and 0 rejections unsent"
 # Waits as long as the backlog moves (a loaded machine is slow, not wrong); a backlog
 # that does not move for stall_s is a stall, and quiet_s bounds the whole run.
-left="" last="" moved=$SECONDS said=$SECONDS
+now="" last="" moved=$SECONDS said=$SECONDS
 while :; do
-  left=$(sql "$quiet_sql" 2>/dev/null || echo x)
-  [ "$left" = 0 ] && break
-  now=$(sql "$backlog_sql" 2>/dev/null || echo x)
+  now=$(sql "$backlog_sql" 2>/dev/null || echo "no answer from PostgreSQL")
+  [ "$now" = "$quiet" ] && break
   if [ "$now" != "$last" ]; then last=$now moved=$SECONDS; fi
   [ $((SECONDS - moved)) -ge "$stall_s" ] || [ $((SECONDS - t0)) -ge "$quiet_s" ] && break
   if [ $((SECONDS - said)) -ge 30 ]; then
     said=$SECONDS
-    echo "  at $((SECONDS - t0)) s: $now of $total"
+    echo "  at $((SECONDS - t0)) s: $now (of $total)"
   fi
   sleep 0.5
 done
 touch "$CM_UP_DIR/stop-faults"
 wait "$fpid" || true
 echo "  quiet after $((SECONDS - t0)) s; $(tail -1 "$CM_UP_DIR/faults.log")"
-if [ "$left" = 0 ]; then
+if [ "$now" = "$quiet" ]; then
   pass "quiet after $((SECONDS - t0)) s"
 elif [ $((SECONDS - moved)) -ge "$stall_s" ]; then
-  fail "stalled: nothing moved for ${stall_s}s: $(sql "$backlog_sql") of $total"
+  fail "stalled: nothing moved for ${stall_s}s: $now (of $total)"
 else
-  fail "not quiet after ${quiet_s}s (still moving): $(sql "$backlog_sql") of $total"
+  fail "not quiet after ${quiet_s}s (still moving): $now (of $total)"
 fi
 f=$(grep -c '^ok' "$CM_UP_DIR/faults.log" || true)
 [ "$f" -ge 20 ] && pass "$f faults injected during the run" || fail "only $f faults injected: $(grep -v '^ok' "$CM_UP_DIR/faults.log" | head -3)"

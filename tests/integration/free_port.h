@@ -12,6 +12,7 @@
 #define CM_TEST_FREE_PORT_H
 
 #include <arpa/inet.h>
+#include <check.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -43,6 +44,15 @@ static inline int cm_test_free_port(void)
                         return port;
         }
         return -1;
+}
+
+/* cm_test_free_port() inside a Check test: failing the test when none is found. */
+static inline int cm_test_port(void)
+{
+        int port = cm_test_free_port();
+        ck_assert_msg(port > 0, "no free port on loopback in [%d, %d]", CM_TEST_PORT_LOW,
+                      CM_TEST_PORT_HIGH);
+        return port;
 }
 
 #endif

@@ -170,13 +170,6 @@ static void it_produce(const char *topic, const char *key, const unsigned char *
         cm_kafka_producer_destroy(p, 5000);
 }
 
-static int it_free_port(void)
-{
-        int port = cm_test_free_port();
-        ck_assert_msg(port > 0, "no free port");
-        return port;
-}
-
 static void it_create_token(const char *api, const char *name, const char *role,
                             char *out, size_t size)
 {
@@ -237,7 +230,7 @@ static void it_setup(void)
         snprintf(path, sizeof(path), "%s/id_ed25519", it_dir);
         it_sshkey = it_read_file(path);
 
-        int port = it_free_port();
+        int port = cm_test_port();
         char listen[32];
         snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
         snprintf(it_url, sizeof(it_url), "http://%s", listen);

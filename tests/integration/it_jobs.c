@@ -42,7 +42,7 @@ static void jobs_setup(void)
         for (int i = 0; i < 2; i++)
                 snprintf(worker_ids[i], sizeof(worker_ids[i]), "%s:%d", host,
                          (int)wh.workers[i]);
-        closed_port = wh_free_port(); /* nothing listens there */
+        closed_port = cm_test_port(); /* nothing listens there */
         PQfinish(wh_db);
         wh_db = NULL;
 }
@@ -478,7 +478,7 @@ static pid_t start_worker_behind_proxy(const char *statement, const char *log)
         char script[512], port[16];
         snprintf(script, sizeof(script), "%s/tests/fixtures/pg_commit_cut.py",
                  getenv("CM_SOURCE_DIR"));
-        snprintf(port, sizeof(port), "%d", wh_free_port());
+        snprintf(port, sizeof(port), "%d", cm_test_port());
         char *argv[] = {"/usr/bin/python3", script, port, pg_host, pg_port,
                         (char *)statement,  NULL};
         pid_t proxy = wh_spawn(argv, NULL, log);

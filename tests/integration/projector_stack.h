@@ -60,13 +60,6 @@ static const char *stack_bindir(void)
         return d;
 }
 
-static int stack_free_port(void)
-{
-        int port = cm_test_free_port();
-        ck_assert_msg(port > 0, "no free port");
-        return port;
-}
-
 /* Prints the last lines of a log file on stderr (diagnostics of a failure). */
 static void stack_tail(const char *path)
 {
@@ -172,7 +165,7 @@ static void stack_start(stack_t_ *s)
         snprintf(s->dir, sizeof(s->dir), "/tmp/it_projector.XXXXXX");
         ck_assert(mkdtemp(s->dir) != NULL);
         s->conninfo = pg_testdb_create(s->dbname);
-        s->health_port = stack_free_port();
+        s->health_port = cm_test_port();
         stack_start_broker(s);
         cm_kafka_conf_t kc = {.bootstrap_servers = s->bootstrap,
                               .client_id = "it_projector",

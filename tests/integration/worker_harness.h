@@ -81,13 +81,6 @@ static const char *wh_bindir(void)
         return b;
 }
 
-static int wh_free_port(void)
-{
-        int port = cm_test_free_port();
-        ck_assert_msg(port > 0, "no free port");
-        return port;
-}
-
 /* Starts argv with extra environment (NAME=VALUE, NULL-terminated), output to log. */
 static pid_t wh_spawn(char *const argv[], char *const env[], const char *log)
 {
@@ -174,7 +167,7 @@ static void wh_start_worker(int i)
         snprintf(bin, sizeof(bin), "%s/workers/cm-worker", wh_bindir());
         snprintf(log, sizeof(log), "%s/worker-%d.log", wh.dir, i);
         if (!wh.health_port[i])
-                wh.health_port[i] = wh_free_port();
+                wh.health_port[i] = cm_test_port();
         snprintf(env[0], sizeof(env[0]), "CM_POSTGRES_CONNINFO=%s", wh.conninfo);
         snprintf(env[1], sizeof(env[1]), "CM_KAFKA_BOOTSTRAP_SERVERS=%s", wh.bootstrap);
         snprintf(env[2], sizeof(env[2]), "CM_HEALTH_LISTEN=127.0.0.1:%d",

@@ -3,8 +3,9 @@
  * any node, for review and tests; and, with --pki, makes (or renews) the cluster's
  * certificates into a folder.
  *
- *   cm-zke-plan [--update [--previous PREV.json]] [--contents] [--cgroup-driver D]
- * SPEC.json cm-zke-plan --pki DIR SPEC.json
+ *   cm-zke-plan [--update [--previous PREV.json]] [--contents]
+ *               [--cgroup-driver D] SPEC.json
+ *   cm-zke-plan --pki DIR SPEC.json
  *
  * The plan is printed as JSON (cm/plan.h). --pki DIR reuses DIR/certificates.json and
  * DIR/keys.json when present, writes them back, plus one <name>.pem / <name>-key.pem per

@@ -247,6 +247,9 @@ worker_err_t worker_transition_apply(worker_t *w, cm_pg_t *pg, const char *clust
 
 /* Milliseconds since the Unix epoch; a new lower-case UUID into buf[37]. */
 int64_t worker_now_ms(void);
+/* Monotonic milliseconds, for durations (lease ages, rounds): no clock change moves
+ * them. Thread-safe. */
+int64_t worker_mono_ms(void);
 void worker_uuid(char buf[37]);
 
 /* ---------------------------------------------------------------- worker_jobs.c */

@@ -302,20 +302,13 @@ static void round_apply(worker_prober_t *p)
         }
 }
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *prober_main(void *arg)
 {
         worker_prober_t *p = arg;
         char err[512];
         int interval = p->w->conf->probe.interval_s * 1000;
         while (!cm_service_stopping()) {
-                int64_t start = mono_ms();
+                int64_t start = worker_mono_ms();
                 if (cm_pg_ensure(p->pg, 2000, err, sizeof(err)) != CM_PG_OK) {
                         cm_log_warn("prober waiting for PostgreSQL", "error", err);
                         cm_service_sleep_ms(1000);
@@ -328,7 +321,7 @@ static void *prober_main(void *arg)
                         }
                         worker_metrics_t *m = &p->w->metrics;
                         atomic_store(&m->probe_round_ms,
-                                     (unsigned long)(mono_ms() - start));
+                                     (unsigned long)(worker_mono_ms() - start));
                         atomic_store(&m->probe_round_clusters, (unsigned long)p->count);
                         unsigned long rounds = atomic_fetch_add(&m->probe_rounds, 1) + 1;
                         if (p->count > 0) {
@@ -342,7 +335,7 @@ static void *prober_main(void *arg)
                                             "seconds", secs);
                         }
                 }
-                int64_t left = interval - (mono_ms() - start);
+                int64_t left = interval - (worker_mono_ms() - start);
                 if (left > 0)
                         cm_service_sleep_ms((int)left);
         }

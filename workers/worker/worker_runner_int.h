@@ -9,7 +9,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "worker.h"
 
@@ -41,14 +40,6 @@ struct worker_runners_s {
         int keeper_started;
         char kinds[128]; /* '{connect}' */
 };
-
-/* Monotonic milliseconds: lease ages survive a clock change. Thread-safe. */
-static inline int64_t worker_mono_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * Starts the lease keeper of w->runners (its connection, statements and thread). On an

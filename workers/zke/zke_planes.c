@@ -147,18 +147,11 @@ static int plane_one(zke_run_t *run, size_t i, void *arg, char *errstr, size_t s
 
 /* ---------------------------------------------------------------- joining a plane */
 
-/* A node of the plane that is a member already (does not join in this run), or -1. */
-static long join_member(zke_run_t *run, const char *plane)
-{
-        for (size_t i = 0; i < run->n; i++) {
-                const cm_plan_step_t *st;
-                if (!run->nodes[i].removed &&
-                    (st = find_step(run, plane, run->nodes[i].node->address)) &&
-                    !st->join.add)
-                        return (long)i;
-        }
-        return -1;
-}
+/* What join_one needs: the plane, and a node that is a member already (-1: none). */
+typedef struct join_arg_s {
+        const char *plane;
+        long member;
+} join_arg_t;
 
 /* Member m adds the node of step st unless its member list has it already (a run that
  * stopped after the add, resumed). */
@@ -222,10 +215,11 @@ static cm_ssh_err_t join_healthy(zke_run_t *run, size_t i, const cm_plan_step_t 
  * counts against the quorum, so etcd refuses a second add meanwhile). */
 static int join_one(zke_run_t *run, size_t i, void *arg, char *errstr, size_t size)
 {
-        const char *plane = arg;
+        const join_arg_t *ja = arg;
+        const char *plane = ja->plane;
         zke_node_t *z = &run->nodes[i];
         const cm_plan_step_t *st = find_step(run, plane, z->node->address);
-        long m = join_member(run, plane);
+        long m = ja->member;
         int added = 0;
         if (m < 0) {
                 snprintf(errstr, size, "no %s member to join %s to", plane,
@@ -237,7 +231,7 @@ static int join_one(zke_run_t *run, size_t i, void *arg, char *errstr, size_t si
                 zke_progressf(run, plane, z->node->name, "joining", "%s on %s",
                               added ? "member added" : "already a member",
                               run->nodes[m].node->name);
-                if (plane_one(run, i, arg, errstr, size) != 0)
+                if (plane_one(run, i, (void *)plane, errstr, size) != 0)
                         return CM_SSH_ERR_EXIT; /* plane_one reported it */
                 rc = join_healthy(run, i, st, errstr, size);
         }
@@ -277,9 +271,9 @@ int zke_planes(zke_run_t *run)
                         return -1;
                 /* the members first (in parallel), then each new one alone */
                 snprintf(what, sizeof(what), "%s join", planes[p]);
+                join_arg_t ja = {planes[p], count ? (long)idx[0] : -1};
                 for (size_t k = 0; k < njoins; k++)
-                        if (zke_each(run, what, &joins[k], 1, join_one,
-                                     (void *)planes[p]) != 0)
+                        if (zke_each(run, what, &joins[k], 1, join_one, &ja) != 0)
                                 return -1;
         }
         return 0;
